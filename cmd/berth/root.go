@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// globalOptions are the flags shared by every project command, with Docker
+// Compose's names.
+type globalOptions struct {
+	Files            []string // -f, merged in order; "-" is stdin
+	ProjectName      string   // -p
+	ProjectDirectory string   // --project-directory
+	Profiles         []string // --profile
+	EnvFiles         []string // --env-file
+	Root             string   // --root, state dir
+}
+
+// defaultRoot is where berth keeps its state unless --root or BERTH_ROOT says otherwise.
+const defaultRoot = "/var/lib/berth"
+
+// commandFactories holds the constructors of the top-level commands. Each
+// command file registers its own in an init function, so that command files
+// stay independent of each other.
+var commandFactories []func(*globalOptions) *cobra.Command
+
+func registerCommand(f func(*globalOptions) *cobra.Command) {
+	commandFactories = append(commandFactories, f)
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalOptions{}
+	root := &cobra.Command{
+		Use:           "berth",
+		Short:         "Declarative multi-container orchestrator with an embedded container runtime",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	pf := root.PersistentFlags()
+	pf.StringArrayVarP(&g.Files, "file", "f", nil, "compose configuration files (repeatable, merged in order; - reads stdin)")
+	pf.StringVarP(&g.ProjectName, "project-name", "p", "", "project name")
+	pf.StringVar(&g.ProjectDirectory, "project-directory", "", "alternate working directory (default: the directory of the first compose file)")
+	pf.StringArrayVar(&g.Profiles, "profile", nil, "profile to enable (repeatable)")
+	pf.StringArrayVar(&g.EnvFiles, "env-file", nil, "alternate environment file (repeatable)")
+	rootDefault := os.Getenv("BERTH_ROOT")
+	if rootDefault == "" {
+		rootDefault = defaultRoot
+	}
+	pf.StringVar(&g.Root, "root", rootDefault, "state directory (env BERTH_ROOT)")
+	for _, f := range commandFactories {
+		root.AddCommand(f(g))
+	}
+	return root
+}
