@@ -51,5 +51,25 @@ func newRootCmd() *cobra.Command {
 	for _, f := range commandFactories {
 		root.AddCommand(f(g))
 	}
+	shadowFileShorthand(root, g)
 	return root
+}
+
+// shadowFileShorthand lets a command use -f for itself (Docker's `rm -f`,
+// `logs -f`), as docker and docker compose do. Cobra would refuse the
+// inherited -f/--file shorthand of the root, so such a command gets its own
+// --file without shorthand, bound to the same option: `berth --file x rm -f`
+// still works, while `-f` after the verb means the verb's own flag.
+func shadowFileShorthand(cmd *cobra.Command, g *globalOptions) {
+	for _, c := range cmd.Commands() {
+		f := c.Flags().ShorthandLookup("f")
+		if f == nil {
+			f = c.PersistentFlags().ShorthandLookup("f")
+		}
+		if f != nil && f.Name != "file" && c.Flags().Lookup("file") == nil {
+			c.Flags().StringArrayVar(&g.Files, "file", nil, "compose configuration files")
+			_ = c.Flags().MarkHidden("file")
+		}
+		shadowFileShorthand(c, g)
+	}
 }

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// A subcommand may own -f (Docker's `rm -f`) without clashing with the
+// global -f/--file: cobra panics on a redefined shorthand otherwise.
+func TestSubcommandMayOwnShortF(t *testing.T) {
+	saved := commandFactories
+	t.Cleanup(func() { commandFactories = saved })
+	var force bool
+	var files []string
+	commandFactories = []func(*globalOptions) *cobra.Command{func(g *globalOptions) *cobra.Command {
+		grp := &cobra.Command{Use: "grp"}
+		rm := &cobra.Command{Use: "rm", RunE: func(*cobra.Command, []string) error { files = g.Files; return nil }}
+		rm.Flags().BoolVarP(&force, "force", "f", false, "force")
+		grp.AddCommand(rm)
+		return grp
+	}}
+	for _, tc := range []struct {
+		args      []string
+		wantForce bool
+		wantFiles int
+	}{
+		{[]string{"grp", "rm", "-f"}, true, 0},
+		{[]string{"--file", "a.yaml", "grp", "rm"}, false, 1},
+	} {
+		force, files = false, nil
+		root := newRootCmd()
+		root.SetArgs(tc.args)
+		root.SetOut(&bytes.Buffer{})
+		if err := root.Execute(); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if force != tc.wantForce || len(files) != tc.wantFiles {
+			t.Fatalf("%v: force=%v files=%v, want force=%v and %d files", tc.args, force, files, tc.wantForce, tc.wantFiles)
+		}
+	}
+}
