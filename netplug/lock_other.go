@@ -1,0 +1,14 @@
+//go:build !unix
+
+package netplug
+
+import (
+	"fmt"
+	"os"
+)
+
+func flock(path string) (*os.File, error) {
+	return nil, fmt.Errorf("lock %s: %w", path, ErrNotSupported)
+}
+
+func funlock(f *os.File) error { return nil }
