@@ -67,7 +67,7 @@ func testConfigExample(t *testing.T, bin string) {
 		{[]string{"config", "--services"}, "db\nweb\n"},
 		{[]string{"config", "--volumes"}, "db-data\n"},
 		{[]string{"config", "--networks"}, "default\n"},
-		{[]string{"config", "--images"}, "adminer:4\nmariadb:11.4\n"},
+		{[]string{"config", "--images"}, "adminer:4\nmariadb:10.11\n"},
 		{[]string{"config", "-q"}, ""},
 		{[]string{"-p", "other", "config", "--services"}, "db\nweb\n"},
 	} {
@@ -100,7 +100,7 @@ func testConfigExample(t *testing.T, bin string) {
 	}
 
 	r = runBerth(t, bin, dir, "", nil, "config")
-	for _, want := range []string{"name: web-mariadb\n", "image: mariadb:11.4", "condition: service_healthy", "config_hash: "} {
+	for _, want := range []string{"name: web-mariadb\n", "image: mariadb:10.11", "condition: service_healthy", "config_hash: "} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("config yaml lacks %q:\n%s", want, r.stdout)
 		}
