@@ -6,9 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/berth-dev/berth/runtime"
 )
 
 func main() {
+	// berth re-executed as a container's shim, init or exec helper: run
+	// that role before anything else (it never returns).
+	if runtime.IsReexec() {
+		runtime.Reexec()
+	}
 	os.Exit(run(os.Args[1:]))
 }
 

@@ -1,0 +1,182 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/cgroups/fs"
+	"github.com/opencontainers/cgroups/fs2"
+	"golang.org/x/sys/unix"
+)
+
+// cgroupConfig translates Resources into opencontainers/cgroups terms. On
+// this project's hybrid hosts the library picks the v1 fs manager; on a
+// pure v2 host the fs2 manager; the config is the same.
+func cgroupConfig(path string, r Resources, privileged bool) *cgroups.Cgroup {
+	res := &cgroups.Resources{
+		Memory:     r.Memory,
+		CpuShares:  r.CPUShares,
+		CpusetCpus: r.CPUSetCPUs,
+		CpusetMems: r.CPUSetMems,
+	}
+	if r.Memory > 0 {
+		switch r.MemorySwap {
+		case 0:
+			res.MemorySwap = r.Memory
+		default:
+			res.MemorySwap = r.MemorySwap
+		}
+	}
+	if r.NanoCPUs > 0 {
+		res.CpuPeriod = 100000
+		res.CpuQuota = r.NanoCPUs * 100000 / 1e9
+		if res.CpuQuota < 1000 {
+			res.CpuQuota = 1000
+		}
+	}
+	if r.PidsLimit != 0 {
+		v := r.PidsLimit
+		res.PidsLimit = &v
+	}
+	// Device rules are written by applyDeviceRules (v1 files): the
+	// library's device controller package links systemd's dbus client,
+	// whose package init would cost every shim milliseconds.
+	res.SkipDevices = true
+	return &cgroups.Cgroup{Path: path, Resources: res}
+}
+
+// defaultDeviceRules is Docker's device allow-list: mknod of anything, use
+// of the standard character devices and ptys only.
+func defaultDeviceRules() []*devconfig.Rule {
+	c := func(major, minor int64) *devconfig.Rule {
+		return &devconfig.Rule{Type: devconfig.CharDevice, Major: major, Minor: minor, Permissions: "rwm", Allow: true}
+	}
+	return []*devconfig.Rule{
+		{Type: devconfig.CharDevice, Major: devconfig.Wildcard, Minor: devconfig.Wildcard, Permissions: "m", Allow: true},
+		{Type: devconfig.BlockDevice, Major: devconfig.Wildcard, Minor: devconfig.Wildcard, Permissions: "m", Allow: true},
+		c(1, 3), c(1, 5), c(1, 7), c(1, 8), c(1, 9), // null zero full random urandom
+		c(5, 0), c(5, 1), c(5, 2), // tty console ptmx
+		c(136, devconfig.Wildcard), // pts
+		c(10, 200),                 // tun
+	}
+}
+
+// newCgroupManager picks the fs (v1, also on hybrid hosts) or fs2 (pure
+// v2) manager as the library's manager.New would, without linking its
+// systemd driver (whose dbus package init costs ~10 ms in every shim).
+// applyDeviceRules writes Docker's device allow-list into the v1 devices
+// controller (deny all, then allow each rule). On a pure cgroup v2 host
+// device control needs an eBPF program, which berth does not load; there
+// MKNOD is dropped from non-privileged containers instead (see
+// deviceControlled), so only the nodes berth creates are usable.
+func applyDeviceRules(m cgroups.Manager, pid int, privileged bool) error {
+	if privileged {
+		return nil
+	}
+	dir := m.Path("devices")
+	if dir == "" || !deviceControlled() {
+		return nil
+	}
+	// With SkipDevices the manager neither creates nor joins this one.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("devices cgroup: %w", err)
+	}
+	if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
+		return fmt.Errorf("devices cgroup: %w", err)
+	}
+	if err := cgroups.WriteFile(dir, "devices.deny", "a"); err != nil {
+		return fmt.Errorf("devices cgroup: %w", err)
+	}
+	for _, r := range defaultDeviceRules() {
+		if err := cgroups.WriteFile(dir, "devices.allow", r.CgroupString()); err != nil {
+			return fmt.Errorf("devices cgroup rule %s: %w", r.CgroupString(), err)
+		}
+	}
+	return nil
+}
+
+// deviceControlled reports whether the host has a v1 devices controller.
+func deviceControlled() bool {
+	_, err := os.Stat("/sys/fs/cgroup/devices")
+	return err == nil
+}
+
+func newCgroupManager(path string, r Resources, privileged bool) (cgroups.Manager, error) {
+	cfg := cgroupConfig(path, r, privileged)
+	var m cgroups.Manager
+	var err error
+	if cgroups.IsCgroup2UnifiedMode() {
+		m, err = fs2.NewManager(cfg, "")
+	} else {
+		m, err = fs.NewManager(cfg, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// oomKilled reads the memory controller's OOM kill counter (v1
+// memory.oom_control "oom_kill", v2 memory.events "oom_kill").
+func oomKilled(m cgroups.Manager) bool {
+	n, err := m.OOMKillCount()
+	if err == nil {
+		return n > 0
+	}
+	p := m.Path("memory")
+	if p == "" {
+		return false
+	}
+	data, err := os.ReadFile(filepath.Join(p, "memory.oom_control"))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			n, _ := strconv.Atoi(v)
+			return n > 0
+		}
+	}
+	return false
+}
+
+// destroyCgroup kills whatever is left in the cgroup and removes it. A
+// missing cgroup is fine.
+func destroyCgroup(m cgroups.Manager) error {
+	for i := 0; i < 50; i++ {
+		pids, err := m.GetAllPids()
+		if err != nil || len(pids) == 0 {
+			break
+		}
+		for _, p := range pids {
+			unix.Kill(p, unix.SIGKILL)
+		}
+		// A frozen cgroup never lets the killed processes die.
+		m.Freeze(cgroups.Thawed)
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := m.Destroy(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove cgroup: %w", err)
+	}
+	return nil
+}
+
+// joinCgroup puts pid into every hierarchy of an existing cgroup (exec).
+func joinCgroup(m cgroups.Manager, pid int) error {
+	for _, dir := range m.GetPaths() {
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
+			return fmt.Errorf("join cgroup %s: %w", dir, err)
+		}
+	}
+	return nil
+}

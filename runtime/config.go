@@ -1,0 +1,57 @@
+package runtime
+
+// initConfig is what the shim sends to the container's init over the sync
+// socket: everything already decided, so init only executes it.
+type initConfig struct {
+	ID         string   `json:"id"`
+	Hostname   string   `json:"hostname,omitempty"` // "" = leave the UTS namespace alone
+	Domainname string   `json:"domainname,omitempty"`
+	LowerDirs  []string `json:"lowerDirs"`
+	UpperDir   string   `json:"upperDir"`
+	WorkDir    string   `json:"workDir"`
+	MergedDir  string   `json:"mergedDir"`
+	ReadOnly   bool     `json:"readOnly,omitempty"`
+	Privileged bool     `json:"privileged,omitempty"`
+	Mounts     []Mount  `json:"mounts,omitempty"`
+	// Files bind-mounted onto /etc/hostname, /etc/hosts and /etc/resolv.conf.
+	HostnamePath   string            `json:"hostnamePath,omitempty"`
+	HostsPath      string            `json:"hostsPath,omitempty"`
+	ResolvConfPath string            `json:"resolvConfPath,omitempty"`
+	ShmSize        int64             `json:"shmSize"`
+	Console        bool              `json:"console,omitempty"` // make a pty in the container's devpts: /dev/console and stdio
+	NewNet         bool              `json:"newNet,omitempty"`  // bring lo up
+	HostNet        bool              `json:"hostNet,omitempty"` // bind /sys instead of a fresh sysfs
+	NewIPC         bool              `json:"newIPC,omitempty"`
+	Sysctls        map[string]string `json:"sysctls,omitempty"`
+	Init           bool              `json:"init,omitempty"` // berth runs as pid 1 and forks the process
+	Process        processConfig     `json:"process"`
+}
+
+// processConfig is the process to run, for init and for exec.
+type processConfig struct {
+	Args       []string `json:"args"`
+	Env        []string `json:"env"`
+	Cwd        string   `json:"cwd,omitempty"`
+	User       string   `json:"user,omitempty"`
+	GroupAdd   []string `json:"groupAdd,omitempty"`
+	Caps       []int    `json:"caps"`
+	NoNewPrivs bool     `json:"noNewPrivs,omitempty"`
+	Rlimits    []Ulimit `json:"rlimits,omitempty"`
+	Tty        bool     `json:"tty,omitempty"`
+}
+
+// syncMsg is what init (or the exec helper) answers on the sync socket.
+// Success is silence: the socket is close-on-exec, so the reader sees EOF
+// exactly when the process was exec'd.
+type syncMsg struct {
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exitCode,omitempty"` // 125, 126 or 127
+}
+
+// shimResult is what the shim tells the starting CLI on its result pipe.
+type shimResult struct {
+	Pid      int    `json:"pid,omitempty"`
+	PidStart uint64 `json:"pidStart,omitempty"`
+	Error    string `json:"error,omitempty"`
+	ExitCode int    `json:"exitCode,omitempty"`
+}

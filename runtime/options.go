@@ -1,0 +1,26 @@
+package runtime
+
+import (
+	"context"
+	"log/slog"
+)
+
+// Images resolves an image reference to what the runtime needs (unpacked
+// layer dirs and config). The image store implements it; tests use a fake.
+type Images interface {
+	Resolve(ctx context.Context, ref string) (Image, error)
+}
+
+// Options configure a Runtime.
+type Options struct {
+	Root   string // container state dirs, e.g. <root>/containers
+	RunDir string // runtime files on tmpfs ($BERTH_RUN_DIR or /run/berth): reboot marker
+	Images Images
+	Logger *slog.Logger
+	// CgroupParent is the cgroup path under which each container gets
+	// <parent>/<id> in every hierarchy. Default "/berth".
+	CgroupParent string
+	// Exe is the binary re-executed as shim, init and exec helper; it must
+	// call Reexec at the top of main. Default /proc/self/exe.
+	Exe string
+}

@@ -1,0 +1,494 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"syscall"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	"golang.org/x/sys/unix"
+)
+
+// maskedPaths and readonlyPaths are Docker's defaults (not applied to
+// privileged containers).
+var maskedPaths = []string{
+	"/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+	"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+}
+
+var readonlyPaths = []string{
+	"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+}
+
+type device struct {
+	name         string
+	major, minor uint32
+}
+
+var defaultDevices = []device{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+func mount(src, dst, fstype string, flags uintptr, data string) error {
+	if err := unix.Mount(src, dst, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s (%s): %w", src, dst, fstype, err)
+	}
+	return nil
+}
+
+// setupRootfs builds the container's filesystem in init's new mount
+// namespace and pivots into it. Nothing is visible on the host: the mount
+// namespace dies with the container.
+func setupRootfs(c *initConfig) (master, slave *os.File, err error) {
+	err = setupRootfsInner(c, &master, &slave)
+	return master, slave, err
+}
+
+func setupRootfsInner(c *initConfig, master, slave **os.File) error {
+	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return err
+	}
+	r := c.MergedDir
+	opts := "lowerdir=" + strings.Join(c.LowerDirs, ":") + ",upperdir=" + c.UpperDir + ",workdir=" + c.WorkDir
+	if err := mount("overlay", r, "overlay", 0, opts); err != nil {
+		return fmt.Errorf("rootfs: %w", err)
+	}
+	// Volumes first-use copy needs the image content at the target, so do
+	// it before anything is mounted over the rootfs.
+	for _, m := range c.Mounts {
+		if m.CopyUp && m.Type == "bind" {
+			if err := copyUp(r, m); err != nil {
+				return err
+			}
+		}
+	}
+	const nsd = unix.MS_NOSUID | unix.MS_NODEV
+	if err := mountAt(r, "/proc", "proc", "proc", nsd|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := mountAt(r, "/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	if err := makeDevices(filepath.Join(r, "dev"), c.Privileged); err != nil {
+		return err
+	}
+	if err := mountAt(r, "/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
+		return err
+	}
+	if err := mountAt(r, "/dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(c.ShmSize, 10)); err != nil {
+		return err
+	}
+	if err := mountAt(r, "/dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if c.HostNet {
+		if err := bindAt(r, "/sys", "/sys", true, true, "rslave"); err != nil {
+			return err
+		}
+	} else if err := mountAt(r, "/sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	if c.Console {
+		m, sl, err := newContainerPty(filepath.Join(r, "dev/pts/ptmx"))
+		if err != nil {
+			return err
+		}
+		*master, *slave = m, sl
+		p, err := securePath(r, "/dev/console", true)
+		if err != nil {
+			return err
+		}
+		if err := mount("/proc/self/fd/"+strconv.Itoa(int(sl.Fd())), p, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+	}
+	for _, m := range c.Mounts {
+		if err := userMount(r, m); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ target, src string }{
+		{"/etc/hostname", c.HostnamePath}, {"/etc/hosts", c.HostsPath}, {"/etc/resolv.conf", c.ResolvConfPath},
+	} {
+		if f.src == "" || hasMountAt(c.Mounts, f.target) {
+			continue
+		}
+		if err := bindAt(r, f.target, f.src, false, false, ""); err != nil {
+			return err
+		}
+	}
+	for k, v := range c.Sysctls {
+		p := filepath.Join(r, "proc/sys", strings.ReplaceAll(k, ".", "/"))
+		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	if c.Hostname != "" {
+		if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+			return fmt.Errorf("sethostname: %w", err)
+		}
+	}
+	if c.Domainname != "" {
+		if err := unix.Setdomainname([]byte(c.Domainname)); err != nil {
+			return fmt.Errorf("setdomainname: %w", err)
+		}
+	}
+	if c.NewNet {
+		if err := loopbackUp(); err != nil {
+			return err
+		}
+	}
+	if err := pivot(r); err != nil {
+		return err
+	}
+	if !c.Privileged {
+		for _, p := range maskedPaths {
+			if err := maskPath(p); err != nil {
+				return err
+			}
+		}
+		for _, p := range readonlyPaths {
+			if err := readonlyPath(p); err != nil {
+				return err
+			}
+		}
+	}
+	if c.ReadOnly {
+		if err := mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("read-only rootfs: %w", err)
+		}
+	}
+	return nil
+}
+
+func hasMountAt(ms []Mount, target string) bool {
+	for _, m := range ms {
+		if filepath.Clean(m.Target) == target {
+			return true
+		}
+	}
+	return false
+}
+
+// securePath resolves target inside root without following symlinks out of
+// it, and creates it (a dir, or a file when file is set) if missing.
+func securePath(root, target string, file bool) (string, error) {
+	p, err := securejoin.SecureJoin(root, target)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s in rootfs: %w", target, err)
+	}
+	if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+		if file {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return "", fmt.Errorf("create mount point %s: %w", target, err)
+			}
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+			if err != nil {
+				return "", fmt.Errorf("create mount point %s: %w", target, err)
+			}
+			f.Close()
+		} else if err := os.MkdirAll(p, 0o755); err != nil {
+			return "", fmt.Errorf("create mount point %s: %w", target, err)
+		}
+	}
+	// Re-resolve: creating parents may not have changed anything, but a
+	// symlink at the leaf must not be followed by mount(2).
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return "", fmt.Errorf("mount point %s is a symlink after resolution", target)
+	}
+	return p, nil
+}
+
+func mountAt(root, target, src, fstype string, flags uintptr, data string) error {
+	p, err := securePath(root, target, false)
+	if err != nil {
+		return err
+	}
+	return mount(src, p, fstype, flags, data)
+}
+
+var propagationFlags = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+}
+
+// bindAt bind-mounts src (a host path, resolved before pivot) on target.
+func bindAt(root, target, src string, recursive, ro bool, propagation string, extra ...string) error {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("bind %s: %w", src, err)
+	}
+	p, err := securePath(root, target, !fi.IsDir())
+	if err != nil {
+		return err
+	}
+	flags := uintptr(unix.MS_BIND)
+	if recursive {
+		flags |= unix.MS_REC
+	}
+	if err := mount(src, p, "", flags, ""); err != nil {
+		return err
+	}
+	rflags := uintptr(0)
+	for _, o := range extra {
+		switch o {
+		case "nosuid":
+			rflags |= unix.MS_NOSUID
+		case "nodev":
+			rflags |= unix.MS_NODEV
+		case "noexec":
+			rflags |= unix.MS_NOEXEC
+		}
+	}
+	if ro {
+		rflags |= unix.MS_RDONLY
+	}
+	if rflags != 0 {
+		if err := mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|rflags, ""); err != nil {
+			return fmt.Errorf("bind %s read-only: %w", target, err)
+		}
+	}
+	if pf, ok := propagationFlags[propagation]; ok {
+		if err := mount("", p, "", pf, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func userMount(root string, m Mount) error {
+	switch m.Type {
+	case "bind":
+		return bindAt(root, m.Target, m.Source, true, m.ReadOnly, m.Propagation, m.Options...)
+	case "tmpfs":
+		mode := m.TmpfsMode
+		if mode == 0 {
+			mode = 0o1777
+		}
+		data := "mode=" + strconv.FormatUint(uint64(mode), 8)
+		if m.TmpfsSize > 0 {
+			data += ",size=" + strconv.FormatInt(m.TmpfsSize, 10)
+		}
+		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
+		for _, o := range m.Options {
+			switch o {
+			case "noexec":
+				flags |= unix.MS_NOEXEC
+			case "exec":
+				flags &^= unix.MS_NOEXEC
+			case "suid":
+				flags &^= unix.MS_NOSUID
+			case "dev":
+				flags &^= unix.MS_NODEV
+			}
+		}
+		if m.ReadOnly {
+			flags |= unix.MS_RDONLY
+		}
+		return mountAt(root, m.Target, "tmpfs", "tmpfs", flags, data)
+	}
+	return fmt.Errorf("mount %s: unknown type %q", m.Target, m.Type)
+}
+
+func makeDevices(dev string, privileged bool) error {
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range defaultDevices {
+		p := filepath.Join(dev, d.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+	}
+	if privileged {
+		// Privileged containers see the host's device nodes too.
+		ents, _ := os.ReadDir("/dev")
+		for _, e := range ents {
+			if e.Type()&(os.ModeDevice|os.ModeCharDevice) == 0 {
+				continue
+			}
+			var st unix.Stat_t
+			if unix.Stat("/dev/"+e.Name(), &st) != nil {
+				continue
+			}
+			p := filepath.Join(dev, e.Name())
+			if _, err := os.Lstat(p); err == nil {
+				continue
+			}
+			unix.Mknod(p, st.Mode, int(st.Rdev))
+		}
+	}
+	links := [][2]string{{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+		{"/proc/self/fd/2", "stderr"}, {"pts/ptmx", "ptmx"}, {"/proc/kcore", "core"}}
+	for _, l := range links {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("dev symlink %s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// pivot makes root the new / ("pivot onto itself": no put_old dir needed).
+func pivot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return fmt.Errorf("chdir rootfs: %w", err)
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("unmount old root: %w", err)
+	}
+	return unix.Chdir("/")
+}
+
+func maskPath(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if fi.IsDir() {
+		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, ""); err != nil {
+			return fmt.Errorf("mask %s: %w", p, err)
+		}
+		return nil
+	}
+	if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil && !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("mask %s: %w", p, err)
+	}
+	return nil
+}
+
+func readonlyPath(p string) error {
+	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("read-only %s: %w", p, err)
+	}
+	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("read-only %s: %w", p, err)
+	}
+	return nil
+}
+
+// loopbackUp sets IFF_UP on lo with an ioctl (cheaper than netlink).
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo flags: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("lo up: %w", err)
+	}
+	return nil
+}
+
+// copyUp copies the image content at m.Target into m.Source when Source is
+// an empty directory (Docker's first use of a named volume).
+func copyUp(root string, m Mount) error {
+	ents, err := os.ReadDir(m.Source)
+	if err != nil || len(ents) > 0 {
+		return nil
+	}
+	src, err := securejoin.SecureJoin(root, m.Target)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(src)
+	if err != nil || !fi.IsDir() {
+		return nil
+	}
+	if err := copyTree(src, m.Source); err != nil {
+		return fmt.Errorf("copy image content of %s into volume %s: %w", m.Target, m.Source, err)
+	}
+	// The volume's root takes the owner and mode of the image's directory.
+	st := fi.Sys().(*syscall.Stat_t)
+	os.Lchown(m.Source, int(st.Uid), int(st.Gid))
+	return os.Chmod(m.Source, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid))
+}
+
+// copyTree copies dir src's content into the existing dir dst, keeping
+// owners, modes, symlinks and times of regular files.
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		st := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(target, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+				return err
+			}
+		case fi.Mode()&os.ModeSymlink != 0:
+			link, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(link, target); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if err := copyFile(p, target); err != nil {
+				return err
+			}
+		default:
+			if err := unix.Mknod(target, st.Mode, int(st.Rdev)); err != nil {
+				return err
+			}
+		}
+		if err := os.Lchown(target, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			if err := os.Chmod(target, fi.Mode().Perm()|fi.Mode()&(os.ModeSticky|os.ModeSetgid|os.ModeSetuid)); err != nil {
+				return err
+			}
+			ts := []unix.Timespec{unix.Timespec(st.Atim), unix.Timespec(st.Mtim)}
+			unix.UtimesNanoAt(unix.AT_FDCWD, target, ts, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

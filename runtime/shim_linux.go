@@ -1,0 +1,478 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func reexecMain(role string) {
+	switch role {
+	case "shim":
+		os.Exit(shimMain())
+	case "init":
+		containerInit()
+	case "exec":
+		execHelper()
+	}
+	fmt.Fprintf(os.Stderr, "berth: unknown re-exec role %q\n", role)
+	os.Exit(125)
+}
+
+// shimMain supervises one run of a container: it starts init, applies the
+// cgroup, copies stdio to the log, waits and records the exit.
+// The result of the start goes to fd 3 (one JSON line), then fd 3 closes.
+func shimMain() int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	result := os.NewFile(3, "result")
+	report := func(res shimResult) {
+		if result == nil {
+			return
+		}
+		json.NewEncoder(result).Encode(res)
+		result.Close()
+		result = nil
+	}
+	if len(os.Args) < 3 {
+		report(shimResult{Error: "shim: missing container dir", ExitCode: 125})
+		return 125
+	}
+	dir := os.Args[2]
+	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
+		return 125
+	}
+	st, err := unmarshalState(data)
+	if err != nil {
+		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
+		return 125
+	}
+	r := &Runtime{root: filepath.Dir(dir), log: log}
+	s := &shim{st: st, log: log}
+	code, err := s.run(report)
+	if err != nil {
+		log.Info("shim", "container", st.ID, "err", err)
+	}
+	if err := s.record(r, code); err != nil {
+		log.Info("record exit", "container", st.ID, "err", err)
+	}
+	return 0
+}
+
+type shim struct {
+	st  *State
+	log *slog.Logger
+
+	oom        bool
+	finishedAt time.Time
+	started    bool
+}
+
+// run starts the container and waits for it. It returns the exit code of
+// the container's process.
+func (s *shim) run(report func(shimResult)) (int, error) {
+	tr := func(what string) {
+		if t0, err := strconv.ParseInt(os.Getenv("_BERTH_T0"), 10, 64); err == nil {
+			fmt.Fprintf(os.Stderr, "trace %s %.2fms\n", what, float64(time.Now().UnixNano()-t0)/1e6)
+		}
+	}
+	tr("shim main")
+	st := s.st
+	spec := &st.Spec
+	cfg, err := buildInitConfig(st)
+	if err != nil {
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	logw, err := openLogWriter(st.LogPath, spec.Log)
+	if err != nil {
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	defer logw.Close()
+
+	// stdio: a pty for Tty, else pipes; stdin is /dev/null unless attached.
+	var stdio stdioSet
+	if err := stdio.open(spec.Tty, spec.OpenStdin); err != nil {
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	defer stdio.closeAll()
+	cfg.Console = spec.Tty
+
+	parentSock, childSock, err := socketPair()
+	if err != nil {
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	defer parentSock.Close()
+
+	cmd := exec.Command("/proc/self/exe", "berth-init")
+	cmd.Env = []string{reexecEnv + "=init", "GOMAXPROCS=1"}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.child[0], stdio.child[1], stdio.child[2]
+	cmd.ExtraFiles = []*os.File{childSock}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(spec.Namespaces), Setsid: true}
+	if err := startInNamespaces(cmd, spec.Namespaces); err != nil {
+		childSock.Close()
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	childSock.Close()
+	stdio.closeChild()
+	pid := cmd.Process.Pid
+	tr("init started")
+
+	fail := func(msg string, code int) (int, error) {
+		cmd.Process.Kill()
+		cmd.Wait()
+		report(shimResult{Error: msg, ExitCode: code})
+		return code, errors.New(msg)
+	}
+	m, err := newCgroupManager(st.CgroupPath, spec.Resources, spec.Privileged)
+	if err != nil {
+		return fail(err.Error(), 125)
+	}
+	defer func() {
+		s.oom = oomKilled(m)
+		if err := destroyCgroup(m); err != nil {
+			s.log.Info("destroy cgroup", "container", st.ID, "err", err)
+		}
+	}()
+	if err := m.Apply(pid); err != nil {
+		return fail(fmt.Sprintf("cgroup: %v", err), 125)
+	}
+	if err := m.Set(cgroupConfig(st.CgroupPath, spec.Resources, spec.Privileged).Resources); err != nil {
+		return fail(fmt.Sprintf("cgroup limits: %v", err), 125)
+	}
+	if err := applyDeviceRules(m, pid, spec.Privileged); err != nil {
+		return fail(err.Error(), 125)
+	}
+	tr("cgroup applied")
+	// Message 1 (shim → init): the config. Init has waited for it, so it
+	// is in its cgroup before it does anything.
+	if err := json.NewEncoder(parentSock).Encode(cfg); err != nil {
+		return fail(fmt.Sprintf("send config to init: %v", err), 125)
+	}
+	// Message 2 (init → shim, Tty only): the pty master made in the
+	// container's devpts, or the error that came first.
+	var rest io.Reader = parentSock
+	if spec.Tty {
+		master, r, early := recvTtyOrError(parentSock)
+		if early != nil {
+			code := early.ExitCode
+			if code == 0 {
+				code = 125
+			}
+			return fail(early.Error, code)
+		}
+		if master == nil {
+			return fail("init exited before making the console", 125)
+		}
+		stdio.parent[1] = master
+		rest = r
+	}
+	// Message 3 (init → shim): an error, or EOF when the process was exec'd.
+	var msg syncMsg
+	if err := json.NewDecoder(rest).Decode(&msg); err == nil && msg.Error != "" {
+		code := msg.ExitCode
+		if code == 0 {
+			code = 125
+		}
+		return fail(msg.Error, code)
+	}
+	tr("init exec'd")
+	pidStart, _ := procStartTime(pid)
+	// Copy output before reporting, so nothing the process writes is lost.
+	var wg sync.WaitGroup
+	stopAttach := make(chan struct{})
+	defer close(stopAttach)
+	if spec.Tty {
+		if err := serveAttach(st.Dir, stdio.parent[1], false, stopAttach); err != nil {
+			s.log.Info("attach socket", "container", st.ID, "err", err)
+		}
+	} else if spec.OpenStdin {
+		if err := serveAttach(st.Dir, stdio.parent[0], true, stopAttach); err != nil {
+			s.log.Info("attach socket", "container", st.ID, "err", err)
+		}
+		stdio.parent[0] = nil // serveAttach owns it now
+	}
+	if spec.Tty {
+		wg.Add(1)
+		go func() { defer wg.Done(); copyChunks(logw, "stdout", stdio.parent[1]) }()
+	} else {
+		wg.Add(2)
+		go func() { defer wg.Done(); copyLines(logw, "stdout", stdio.parent[1]) }()
+		go func() { defer wg.Done(); copyLines(logw, "stderr", stdio.parent[2]) }()
+	}
+	s.started = true
+	report(shimResult{Pid: pid, PidStart: pidStart})
+	trimMemory()
+
+	err = cmd.Wait()
+	s.finishedAt = time.Now().UTC()
+	code := exitCode(cmd.ProcessState)
+	// The process's pid ns died with it, so the pipes close; processes that
+	// share another pid ns may hold them open: give them a moment.
+	waitTimeout(&wg, 2*time.Second)
+	if err != nil && cmd.ProcessState == nil {
+		return 125, err
+	}
+	return code, nil
+}
+
+// record writes the final state. A container that never started keeps its
+// previous status (the starting CLI records the error).
+func (s *shim) record(r *Runtime, code int) error {
+	if !s.started {
+		return nil
+	}
+	unlock, err := lockFile(filepath.Join(s.st.Dir, "lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := r.load(s.st.ID)
+	if err != nil {
+		return err
+	}
+	if st.ShimPid != 0 && st.ShimPid != os.Getpid() {
+		return nil // someone repaired our state and started again
+	}
+	st.Status = StatusExited
+	st.ExitCode = code
+	st.OOMKilled = s.oom
+	st.FinishedAt = s.finishedAt
+	st.Pid, st.PidStart, st.ShimPid, st.ShimStart = 0, 0, 0, 0
+	st.Namespaces = nil
+	if err := r.save(st); err != nil {
+		return err
+	}
+	if st.Spec.AutoRemove {
+		unlock()
+		return r.removeDir(st.ID)
+	}
+	return nil
+}
+
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return 125
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func cloneFlags(ns Namespaces) uintptr {
+	f := uintptr(unix.CLONE_NEWNS)
+	if ns.PID == "" {
+		f |= unix.CLONE_NEWPID
+	}
+	if ns.UTS == "" {
+		f |= unix.CLONE_NEWUTS
+	}
+	if ns.IPC == "" {
+		f |= unix.CLONE_NEWIPC
+	}
+	if ns.Network == "" {
+		f |= unix.CLONE_NEWNET
+	}
+	return f
+}
+
+// startInNamespaces starts cmd from a dedicated OS thread that has first
+// joined the namespaces given as paths; the child inherits them (for pid:
+// its children's pid ns is the joined one, so the child itself is in it).
+// The thread is never unlocked, so Go discards it afterwards.
+func startInNamespaces(cmd *exec.Cmd, ns Namespaces) error {
+	type join struct {
+		path string
+		kind int
+	}
+	var joins []join
+	for _, j := range []join{{ns.Network, unix.CLONE_NEWNET}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.UTS, unix.CLONE_NEWUTS}, {ns.PID, unix.CLONE_NEWPID}} {
+		if j.path != "" && j.path != "host" {
+			joins = append(joins, j)
+		}
+	}
+	if len(joins) == 0 {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		for _, j := range joins {
+			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
+				return
+			}
+			err = unix.Setns(fd, j.kind)
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
+				return
+			}
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
+}
+
+func socketPair() (*os.File, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("socketpair: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
+}
+
+// stdioSet holds the container's stdio: child ends for init, parent ends
+// for the shim's copiers.
+type stdioSet struct {
+	child  [3]*os.File
+	parent [3]*os.File
+}
+
+func (s *stdioSet) open(tty, stdin bool) error {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return err
+	}
+	s.child[0] = null
+	if stdin && !tty {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		null.Close()
+		s.child[0], s.parent[0] = r, w
+	}
+	if tty {
+		// Init makes the pty in the container's devpts; until then its
+		// stdio is /dev/null.
+		s.child[1], s.child[2] = null, null
+		return nil
+	}
+	for i := 1; i <= 2; i++ {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return err
+		}
+		s.parent[i], s.child[i] = r, w
+	}
+	return nil
+}
+
+func (s *stdioSet) closeChild() {
+	seen := map[*os.File]bool{}
+	for i, f := range s.child {
+		if f != nil && !seen[f] {
+			f.Close()
+			seen[f] = true
+		}
+		s.child[i] = nil
+	}
+}
+
+func (s *stdioSet) closeAll() {
+	s.closeChild()
+	for _, f := range s.parent {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// buildInitConfig decides everything init will do, from the state.
+func buildInitConfig(st *State) (*initConfig, error) {
+	spec := &st.Spec
+	args, err := commandLine(spec, st.Image.Config)
+	if err != nil {
+		return nil, err
+	}
+	caps, err := capabilities(spec.Privileged, spec.CapAdd, spec.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	if !spec.Privileged && !deviceControlled() && !containsCap(spec.CapAdd, "MKNOD") {
+		caps = removeCap(caps, capNames["MKNOD"])
+	}
+	env := mergeEnv(st.Image.Config.Env, spec.Env)
+	if !envHas(env, "PATH") {
+		env = append([]string{"PATH=" + defaultPath}, env...)
+	}
+	if spec.Hostname != "" && !envHas(env, "HOSTNAME") {
+		env = append(env, "HOSTNAME="+spec.Hostname)
+	}
+	if spec.Tty && !envHas(env, "TERM") {
+		env = append(env, "TERM=xterm")
+	}
+	cwd := spec.WorkingDir
+	if cwd == "" {
+		cwd = st.Image.Config.WorkingDir
+	}
+	user := spec.User
+	if user == "" {
+		user = st.Image.Config.User
+	}
+	shm := spec.ShmSize
+	if shm == 0 {
+		shm = 64 << 20
+	}
+	cfg := &initConfig{
+		ID: st.ID, Domainname: spec.Domainname,
+		LowerDirs: st.Image.LowerDirs,
+		UpperDir:  filepath.Join(st.Dir, "upper"), WorkDir: filepath.Join(st.Dir, "work"),
+		MergedDir: filepath.Join(st.Dir, "merged"),
+		ReadOnly:  spec.ReadOnly, Privileged: spec.Privileged, Mounts: spec.Mounts,
+		HostnamePath: filepath.Join(st.Dir, "hostname"),
+		HostsPath:    spec.HostsPath, ResolvConfPath: spec.ResolvConfPath,
+		ShmSize: shm,
+		NewNet:  spec.Namespaces.Network == "", HostNet: spec.Namespaces.Network == "host",
+		NewIPC:  spec.Namespaces.IPC == "",
+		Sysctls: spec.Sysctls, Init: spec.Init,
+		Process: processConfig{
+			Args: args, Env: env, Cwd: cwd, User: user, GroupAdd: spec.GroupAdd,
+			Caps: caps, NoNewPrivs: spec.NoNewPrivileges == nil || *spec.NoNewPrivileges,
+			Rlimits: spec.Ulimits, Tty: spec.Tty,
+		},
+	}
+	if spec.Namespaces.UTS == "" {
+		cfg.Hostname = spec.Hostname
+	}
+	if cfg.HostsPath == "" {
+		cfg.HostsPath = filepath.Join(st.Dir, "hosts")
+	}
+	if cfg.ResolvConfPath == "" {
+		cfg.ResolvConfPath = filepath.Join(st.Dir, "resolv.conf")
+	}
+	if strings.Join(cfg.LowerDirs, ":") == "" {
+		return nil, fmt.Errorf("image %s: no layers", st.Image.Ref)
+	}
+	return cfg, nil
+}
