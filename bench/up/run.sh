@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Project lifecycle benchmark (see main.go): a 20-service busybox stack
+# with berth, and with PODMAN=1 the same stack with Debian's podman and
+# podman-compose (installed here with apt, only then). Needs root and
+# busybox-static. SERVICES and ROUNDS tune it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export PATH=$PATH:/usr/local/go/bin
+SERVICES=${SERVICES:-20}
+ROUNDS=${ROUNDS:-3}
+PODMAN=${PODMAN:-0}
+
+if [ "$PODMAN" = 1 ] && ! command -v podman-compose >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman podman-compose >/dev/null
+fi
+
+bin=$(mktemp -d /var/tmp/berth-bench-up.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/berth" ./cmd/berth
+go build -o "$bin/upbench" ./bench/up
+flags=(-berth "$bin/berth" -services "$SERVICES" -rounds "$ROUNDS")
+[ "$PODMAN" = 1 ] && flags+=(-podman)
+"$bin/upbench" "${flags[@]}"

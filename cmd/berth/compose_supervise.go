@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/reconciler"
+)
+
+func init() { registerCommand(newSuperviseCmd) }
+
+// newSuperviseCmd is the hidden command `berth up -d` re-executes as the
+// project's detached supervisor. It supervises the project as last applied
+// (project.json in the state dir) until SIGTERM, which ends supervision
+// and leaves the containers running (the shutdown path).
+func newSuperviseCmd(g *globalOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:    reconciler.SupervisorMarker,
+		Short:  "Supervise a project (started by up -d)",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.ProjectName == "" {
+				return fmt.Errorf("supervise needs -p")
+			}
+			st, err := reconciler.OpenStore(g.Root, g.ProjectName)
+			if err != nil {
+				return err
+			}
+			if pid := st.SupervisorPid(); pid != 0 && pid != os.Getpid() {
+				return fmt.Errorf("project %s is already supervised by pid %d", g.ProjectName, pid)
+			}
+			p, err := st.LoadProject()
+			if err != nil {
+				return err
+			}
+			env, err := openComposeFor(g, p)
+			if err != nil {
+				return err
+			}
+			env.exec.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if err := st.WritePidFile(); err != nil {
+				return err
+			}
+			defer st.RemovePidFile()
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+			defer stop()
+			env.exec.Log.Info("supervisor started", "project", p.Name, "pid", os.Getpid())
+			sup := &reconciler.Supervisor{Exec: env.exec, Project: p}
+			err = sup.Run(ctx)
+			env.exec.Log.Info("supervisor stopped", "project", p.Name)
+			return err
+		},
+	}
+}

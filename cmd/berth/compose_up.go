@@ -1,0 +1,579 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/reconciler"
+	"github.com/berth-dev/berth/spec"
+)
+
+func init() { registerCommand(newUpCmd) }
+
+// upOptions are the flags of `berth up`, with Compose's names.
+type upOptions struct {
+	detach, dryRun, removeOrphans, noDeps, forceRecreate, noRecreate   bool
+	noStart, wait, abortOnExit, watch, quietPull, noColor, noLogPrefix bool
+	timestamps                                                         bool
+	scale                                                              []string
+	pull, exitCodeFrom                                                 string
+	waitTimeout, timeout                                               int
+	services                                                           []string
+}
+
+func newUpCmd(g *globalOptions) *cobra.Command {
+	var o upOptions
+	c := &cobra.Command{
+		Use:   "up [OPTIONS] [SERVICE...]",
+		Short: "Create and start containers",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.services = args
+			return runUp(cmd, g, &o)
+		},
+	}
+	f := c.Flags()
+	f.BoolVarP(&o.detach, "detach", "d", false, "detached mode: run containers in the background under a supervisor")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan with the cause of each action and change nothing")
+	f.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove containers for services not defined in the Compose file")
+	f.BoolVar(&o.noDeps, "no-deps", false, "don't start linked services")
+	f.BoolVar(&o.forceRecreate, "force-recreate", false, "recreate containers even if their configuration and image haven't changed")
+	f.BoolVar(&o.noRecreate, "no-recreate", false, "if containers already exist, don't recreate them")
+	f.BoolVar(&o.noStart, "no-start", false, "don't start the services after creating them")
+	f.BoolVar(&o.wait, "wait", false, "wait for services to be running|healthy (implies detached mode)")
+	f.IntVar(&o.waitTimeout, "wait-timeout", 0, "maximum duration in seconds to wait for the project to be running|healthy")
+	f.BoolVar(&o.abortOnExit, "abort-on-container-exit", false, "stops all containers if any container was stopped")
+	f.StringVar(&o.exitCodeFrom, "exit-code-from", "", "return the exit code of the selected service container (implies --abort-on-container-exit)")
+	f.BoolVarP(&o.watch, "watch", "w", false, "watch the manifest and re-apply it when it changes")
+	f.StringArrayVar(&o.scale, "scale", nil, "scale SERVICE to NUM instances (overrides the scale setting in the Compose file)")
+	f.StringVar(&o.pull, "pull", "policy", `pull image before running ("always"|"missing"|"never"|"policy")`)
+	f.BoolVar(&o.quietPull, "quiet-pull", false, "pull without printing progress information")
+	f.IntVarP(&o.timeout, "timeout", "t", -1, "use this timeout in seconds for container shutdown when attached or when containers are already running")
+	f.BoolVar(&o.noColor, "no-color", false, "produce monochrome output")
+	f.BoolVar(&o.noLogPrefix, "no-log-prefix", false, "don't print prefix in logs")
+	f.BoolVar(&o.timestamps, "timestamps", false, "show timestamps")
+	return c
+}
+
+func parseScale(in []string) (map[string]int, error) {
+	out := map[string]int{}
+	for _, s := range in {
+		name, n, ok := strings.Cut(s, "=")
+		v, err := strconv.Atoi(n)
+		if !ok || err != nil || v < 0 {
+			return nil, fmt.Errorf("--scale %q: want SERVICE=NUM", s)
+		}
+		out[name] = v
+	}
+	return out, nil
+}
+
+func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
+	ctx := cmd.Context()
+	if o.exitCodeFrom != "" {
+		o.abortOnExit = true
+	}
+	if o.wait {
+		o.detach = true
+	}
+	if o.detach && o.abortOnExit {
+		return errors.New("--abort-on-container-exit and --detach are incompatible")
+	}
+	if o.detach && o.watch {
+		return errors.New("--watch runs in the foreground: it is incompatible with --detach and --wait")
+	}
+	scale, err := parseScale(o.scale)
+	if err != nil {
+		return err
+	}
+	pull := o.pull
+	if pull == "policy" {
+		pull = ""
+	}
+	env, err := openCompose(cmd, g, composeOpts{})
+	if err != nil {
+		return err
+	}
+	p := env.project
+	if o.exitCodeFrom != "" {
+		if _, ok := p.Service(o.exitCodeFrom); !ok {
+			return fmt.Errorf("no such service: %s", o.exitCodeFrom)
+		}
+	}
+	popts := reconciler.PlanOptions{Services: o.services, NoDeps: o.noDeps, Scale: scale, RemoveOrphans: o.removeOrphans,
+		ForceRecreate: o.forceRecreate, NoRecreate: o.noRecreate, NoStart: o.noStart, Pull: pull}
+	if o.dryRun {
+		obs, err := reconciler.Observe(ctx, env.deps, p.Name, reconciler.ObserveOptions{Images: imageRefs(p), Store: env.store})
+		if err != nil {
+			return err
+		}
+		plan, err := reconciler.PlanUp(p, obs, popts)
+		if err != nil {
+			return err
+		}
+		io.WriteString(cmd.OutOrStdout(), plan.String())
+		return nil
+	}
+
+	lock, err := env.lock(ctx, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	obs, err := reconciler.Observe(ctx, env.deps, p.Name, reconciler.ObserveOptions{Images: imageRefs(p), Store: env.store})
+	if err != nil {
+		return err
+	}
+	plan, err := reconciler.PlanUp(p, obs, popts)
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "WARN[0000]", w)
+	}
+	if o.detach && !o.wait && plan.Empty() && env.store.SupervisorPid() != 0 && sameProject(env.store, p) {
+		// Nothing to do and the running supervisor already supervises
+		// this very manifest: the no-op up touches nothing at all.
+		return nil
+	}
+	// Shut the old supervisor down (its containers keep running): the new
+	// one supervises the manifest applied now. We hold the lock, so it is
+	// not in the middle of a change.
+	if err := env.store.StopSupervisor(10 * time.Second); err != nil {
+		return err
+	}
+	prog := newProgress(cmd.ErrOrStderr(), "Running", false)
+	env.exec.Progress = prog.event
+	env.exec.Monitor = reconciler.NewMonitor(env.deps.Containers, env.store, nil, env.log)
+	defer env.exec.Monitor.Close()
+	applyErr := env.exec.Apply(ctx, p, plan, reconciler.ApplyOptions{NoStart: o.noStart, StopTimeout: durationFlag(o.timeout)})
+	if err := env.store.SaveProject(p); err != nil && applyErr == nil {
+		applyErr = err
+	}
+	if o.detach || o.noStart {
+		if !o.noStart {
+			// A supervisor runs even when some services failed: those
+			// that started deserve their restart policy.
+			if err := startSupervisor(g, env); err != nil && applyErr == nil {
+				applyErr = err
+			}
+		}
+		lock.Release()
+		if applyErr == nil && o.wait {
+			wctx := ctx
+			if o.waitTimeout > 0 {
+				var cancel context.CancelFunc
+				wctx, cancel = context.WithTimeout(ctx, time.Duration(o.waitTimeout)*time.Second)
+				defer cancel()
+			}
+			scope, _ := reconciler.Scope(p, o.services, o.noDeps)
+			applyErr = env.exec.WaitReady(wctx, p, scope)
+		}
+		prog.finish()
+		return composeErr(applyErr)
+	}
+	prog.finish()
+	if applyErr != nil {
+		return composeErr(applyErr)
+	}
+	lock.Release()
+	env.exec.Monitor.Close()
+	env.exec.Monitor = nil
+	return runForeground(cmd, g, env, o)
+}
+
+// sameProject reports whether the project last applied is p.
+func sameProject(st *reconciler.Store, p *spec.Project) bool {
+	old, err := st.LoadProject()
+	if err != nil {
+		return false
+	}
+	a, err1 := json.Marshal(old)
+	b, err2 := json.Marshal(p)
+	return err1 == nil && err2 == nil && bytes.Equal(a, b)
+}
+
+func imageRefs(p *spec.Project) []string {
+	var out []string
+	for _, s := range p.Services {
+		out = append(out, s.Image)
+	}
+	return out
+}
+
+// startSupervisor re-executes berth as the project's detached supervisor
+// (`berth --root R -p NAME supervise`) in its own session, so that it
+// outlives this command and the terminal. It returns once the supervisor
+// has written its pid file.
+func startSupervisor(g *globalOptions, env *composeEnv) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	logf, err := os.OpenFile(filepath.Join(env.store.Dir(), "supervisor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	defer logf.Close()
+	c := exec.Command(exe, "--root", g.Root, "-p", env.project.Name, reconciler.SupervisorMarker)
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("start supervisor: %w", err)
+	}
+	pid := c.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if env.store.SupervisorPid() == pid {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("supervisor exited at start (%v); see %s", err, filepath.Join(env.store.Dir(), "supervisor.log"))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("supervisor did not start; see %s", filepath.Join(env.store.Dir(), "supervisor.log"))
+}
+
+// logColors are Compose's prefix colours, cycled per service.
+var logColors = []string{"36", "33", "32", "35", "34", "96", "93", "92", "95", "94"}
+
+// logPrinter writes container output with `web-1  | ` prefixes.
+type logPrinter struct {
+	mu         sync.Mutex
+	w          io.Writer
+	width      int
+	color      bool
+	noPrefix   bool
+	timestamps bool
+}
+
+func (lp *logPrinter) prefix(c reconciler.Container) string {
+	if lp.noPrefix {
+		return ""
+	}
+	name := c.Service() + "-" + strconv.Itoa(c.Number())
+	if c.Oneoff() || c.Service() == "" {
+		name = c.Name
+	}
+	pad := lp.width - len(name)
+	if pad < 0 {
+		pad = 0
+	}
+	p := name + strings.Repeat(" ", pad) + "  | "
+	if lp.color {
+		h := fnv.New32a()
+		h.Write([]byte(c.Service()))
+		p = "\x1b[" + logColors[h.Sum32()%uint32(len(logColors))] + "m" + p + "\x1b[0m"
+	}
+	return p
+}
+
+func (lp *logPrinter) line(c reconciler.Container, l reconciler.LogLine) {
+	text := strings.TrimRight(l.Line, "\n")
+	if lp.timestamps {
+		text = l.Time.Format(time.RFC3339Nano) + " " + text
+	}
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	fmt.Fprintln(lp.w, lp.prefix(c)+text)
+}
+
+func (lp *logPrinter) note(c reconciler.Container, msg string) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	fmt.Fprintln(lp.w, lp.prefix(c)+msg)
+}
+
+// followContainer streams one container's output across its restarts until ctx
+// ends or the container is removed.
+func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c reconciler.Container) {
+	logger, ok := env.deps.Containers.(reconciler.Logger)
+	if !ok {
+		return
+	}
+	var since, lastStart time.Time
+	first := true
+	for ctx.Err() == nil {
+		cs, err := env.deps.Containers.List(ctx, env.project.Name)
+		if err != nil {
+			return
+		}
+		var cur *reconciler.Container
+		for i := range cs {
+			if cs[i].ID == c.ID {
+				cur = &cs[i]
+			}
+		}
+		if cur == nil {
+			return
+		}
+		if first || (cur.Running() && !cur.StartedAt.Equal(lastStart)) {
+			first = false
+			lastStart = cur.StartedAt
+			logger.Logs(ctx, c.ID, reconciler.LogOptions{Follow: true, Tail: -1, Since: since}, func(l reconciler.LogLine) error {
+				lp.line(*cur, l)
+				since = l.Time.Add(time.Nanosecond)
+				return nil
+			})
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// runForeground is `berth up` without -d: the supervisor runs in this
+// process and every service's output is streamed with prefixes. Ctrl-C
+// stops the project's containers gracefully, a second one kills them.
+//
+// Two contexts, as in the reconciler: supCtx is the supervisor's shutdown
+// context (cancelled first, so nothing is restarted while stopping); the
+// containers are then stopped through StopContainers/KillContainers (the
+// kill path).
+func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upOptions) error {
+	ctx := cmd.Context()
+	p := env.project
+	out := cmd.OutOrStdout()
+	lp := &logPrinter{w: out, color: !o.noColor && isTerminal(out), noPrefix: o.noLogPrefix, timestamps: o.timestamps}
+	for _, s := range p.Services {
+		n := s.Replicas
+		if len(s.Name)+1+len(strconv.Itoa(n)) > lp.width {
+			lp.width = len(s.Name) + 1 + len(strconv.Itoa(n))
+		}
+	}
+	fmt.Fprintln(cmd.ErrOrStderr(), "Attaching to", strings.Join(attachNames(ctx, env), ", "))
+
+	supCtx, cancelSup := context.WithCancel(ctx)
+	defer cancelSup()
+	logCtx, cancelLogs := context.WithCancel(ctx)
+	defer cancelLogs()
+	exits := make(chan reconciler.ExitEvent, 64)
+	sup := &reconciler.Supervisor{Exec: env.exec, Project: p, OnExit: func(ev reconciler.ExitEvent) {
+		select {
+		case exits <- ev:
+		default:
+		}
+	}}
+	if o.watch {
+		changes, err := watchFiles(supCtx, p.ConfigFiles)
+		if err != nil {
+			return err
+		}
+		sup.Changes = changes
+		sup.Reload = func(ctx context.Context) (*spec.Project, error) { return g.loadProject(ctx, nil) }
+	}
+	supDone := make(chan struct{})
+	go func() {
+		defer close(supDone)
+		if err := sup.Run(supCtx); err != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "berth: supervisor:", err)
+		}
+	}()
+
+	followed := map[string]bool{}
+	var wg sync.WaitGroup
+	attachNew := func() []reconciler.Container {
+		cs, _ := env.containers(ctx)
+		var mine []reconciler.Container
+		for _, c := range cs {
+			if c.Oneoff() {
+				continue
+			}
+			if _, ok := sup.Project.Service(c.Service()); !ok {
+				continue
+			}
+			mine = append(mine, c)
+			if !followed[c.ID] {
+				followed[c.ID] = true
+				wg.Add(1)
+				go func() { defer wg.Done(); followContainer(logCtx, env, lp, c) }()
+			}
+		}
+		return mine
+	}
+	attachNew()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+
+	stopAll := func(kill bool) error {
+		cancelSup()
+		<-supDone
+		cs, err := env.containers(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
+		}
+		cs = reconciler.Select(cs, nil, false)
+		env.exec.Progress = newProgress(cmd.ErrOrStderr(), "Stopping", false).event
+		if kill {
+			return env.exec.KillContainers(context.WithoutCancel(ctx), cs, "")
+		}
+		return env.exec.StopContainers(context.WithoutCancel(ctx), p, cs, durationFlag(o.timeout))
+	}
+	finish := func(code int, err error) error {
+		cancelLogs()
+		wg.Wait()
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return &exitError{code: code}
+		}
+		return nil
+	}
+
+	exitCode := 0
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	stopping := false
+	stopErr := make(chan error, 1)
+	for {
+		select {
+		case <-sigs:
+			if !stopping {
+				stopping = true
+				fmt.Fprintln(cmd.ErrOrStderr(), "Gracefully stopping... (press Ctrl+C again to force)")
+				go func() { stopErr <- stopAll(false) }()
+				continue
+			}
+			cs, _ := env.containers(context.WithoutCancel(ctx))
+			env.exec.KillContainers(context.WithoutCancel(ctx), reconciler.Select(cs, nil, false), "")
+		case err := <-stopErr:
+			return finish(130, err)
+		case ev := <-exits:
+			msg := fmt.Sprintf("exited with code %d", ev.Code)
+			if ev.Decision == reconciler.Restart {
+				msg += fmt.Sprintf(" (restarting in %s)", ev.Delay)
+			}
+			lp.note(ev.Container, msg)
+			if o.abortOnExit && !stopping && (o.exitCodeFrom == "" || o.exitCodeFrom == ev.Service) {
+				stopping = true
+				exitCode = ev.Code
+				fmt.Fprintln(cmd.ErrOrStderr(), "Aborting on container exit...")
+				err := stopAll(false)
+				return finish(exitCode, err)
+			}
+		case <-tick.C:
+			if stopping {
+				continue
+			}
+			cs := attachNew()
+			if allDone(sup.Project, cs) {
+				cancelSup()
+				<-supDone
+				if o.exitCodeFrom != "" {
+					for _, c := range cs {
+						if c.Service() == o.exitCodeFrom {
+							exitCode = c.ExitCode
+						}
+					}
+				}
+				return finish(exitCode, nil)
+			}
+		case <-ctx.Done():
+			return finish(1, ctx.Err())
+		}
+	}
+}
+
+// allDone reports whether every container has exited for good (none
+// running and none that its policy will restart), which ends a foreground
+// up as Compose's does.
+func allDone(p *spec.Project, cs []reconciler.Container) bool {
+	if len(cs) == 0 {
+		return true
+	}
+	for _, c := range cs {
+		if c.Running() || c.Status == "created" {
+			return false
+		}
+		s, ok := p.Service(c.Service())
+		if !ok {
+			continue
+		}
+		switch s.Restart.Name {
+		case spec.RestartAlways, spec.RestartUnlessStopped:
+			return false
+		case spec.RestartOnFailure:
+			if c.ExitCode != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func attachNames(ctx context.Context, env *composeEnv) []string {
+	cs, _ := env.containers(ctx)
+	var out []string
+	for _, c := range reconciler.Select(cs, nil, false) {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
+// watchFiles signals (coalesced) when one of files changes. Editors
+// replace files by rename, so the directories are watched.
+func watchFiles(ctx context.Context, files []string) (<-chan struct{}, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
+	}
+	want := map[string]bool{}
+	dirs := map[string]bool{}
+	for _, f := range files {
+		if f == "-" {
+			continue
+		}
+		abs, _ := filepath.Abs(f)
+		want[abs] = true
+		dirs[filepath.Dir(abs)] = true
+	}
+	for d := range dirs {
+		if err := w.Add(d); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("watch %s: %w", d, err)
+		}
+	}
+	out := make(chan struct{}, 1)
+	go func() {
+		defer w.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-w.Events:
+				if want[ev.Name] && ev.Op&(fsnotify.Write|fsnotify.Create|fsnotify.Rename) != 0 {
+					select {
+					case out <- struct{}{}:
+					default:
+					}
+				}
+			case <-w.Errors:
+			}
+		}
+	}()
+	return out, nil
+}

@@ -1,0 +1,219 @@
+package reconciler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/berth-dev/berth/spec"
+)
+
+// DownOptions are the knobs of `berth down`.
+type DownOptions struct {
+	RemoveVolumes bool   // -v
+	RemoveImages  string // --rmi: "", "local" or "all"
+	StopTimeout   *time.Duration
+	// RemoveOrphans is accepted for Compose compatibility: down always
+	// removes every container of the project, as nothing may be left.
+	RemoveOrphans bool
+}
+
+// Down stops and removes everything of the project: its containers
+// (one-offs and orphans included; dependents stopped before what they
+// depend on), sandboxes, networks (not external ones), with -v its volumes
+// (not external ones), with --rmi its images, and its state dir. p may be
+// nil when the manifest is gone: what is found by label is removed anyway.
+// Removing what is already gone succeeds, so Down converges after a crash.
+func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o DownOptions) error {
+	e.init()
+	tr := newTracker(e.Progress, e.Clock)
+	cs, err := e.Deps.Containers.List(ctx, project)
+	if err != nil {
+		return fmt.Errorf("down %s: list containers: %w", project, err)
+	}
+	if e.Store != nil {
+		// Mark all as stopped by the user first: a supervisor that is still
+		// running (or restarts) must not bring them back.
+		for _, c := range cs {
+			if err := e.Store.SetStoppedByUser(c.Name, true); err != nil {
+				return err
+			}
+		}
+	}
+	var errs []error
+	for _, level := range stopLevels(p, cs) {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(e.Parallel)
+		for _, c := range level {
+			g.Go(func() error {
+				var s *spec.Service
+				if p != nil && !c.Oneoff() {
+					s, _ = p.Service(c.Service())
+				}
+				if c.Running() {
+					done := tr.emit("Container", c.Name, "Stopping")
+					err := e.Deps.Containers.Stop(gctx, c.ID, StopTimeout(s, o.StopTimeout))
+					if errors.Is(err, ErrNotFound) {
+						err = nil
+					}
+					done("Stopped", err)
+					if err != nil {
+						return fmt.Errorf("stop container %s: %w", c.Name, err)
+					}
+				}
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(e.Parallel)
+	for _, c := range cs {
+		g.Go(func() error {
+			done := tr.emit("Container", c.Name, "Removing")
+			err := e.removeContainer(gctx, p, nil, &c, -1)
+			done("Removed", err)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if e.Monitor != nil {
+		e.Monitor.Close()
+	}
+	if e.Deps.Networks != nil {
+		sbs, err := e.Deps.Networks.ListSandboxes(ctx, project)
+		if err != nil {
+			return fmt.Errorf("down %s: list sandboxes: %w", project, err)
+		}
+		if e.Store != nil {
+			recorded, err := e.Store.Sandboxes()
+			if err != nil {
+				return err
+			}
+			sbs = append(sbs, recorded...)
+		}
+		for _, id := range sbs {
+			if err := e.Deps.Networks.DeleteSandbox(ctx, id); err != nil {
+				errs = append(errs, fmt.Errorf("remove sandbox %s: %w", id, err))
+			}
+		}
+		nets, err := e.Deps.Networks.ListNetworks(ctx, project)
+		if err != nil {
+			return fmt.Errorf("down %s: list networks: %w", project, err)
+		}
+		external := map[string]bool{}
+		if p != nil {
+			for _, n := range p.Networks {
+				if n.External {
+					external[n.Name] = true
+				}
+			}
+		}
+		sort.Strings(nets)
+		for _, n := range nets {
+			if external[n] {
+				continue
+			}
+			done := tr.emit("Network", n, "Removing")
+			err := e.Deps.Networks.RemoveNetwork(ctx, n)
+			done("Removed", err)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove network %s: %w", n, err))
+			}
+		}
+	}
+	if o.RemoveVolumes && e.Deps.Volumes != nil {
+		var keep []string
+		if p != nil {
+			for _, v := range p.Volumes {
+				if v.External {
+					keep = append(keep, v.Name)
+				}
+			}
+		}
+		removed, err := e.Deps.Volumes.RemoveProjectVolumes(ctx, project, keep)
+		for _, v := range removed {
+			tr.emit("Volume", v, "Removing")("Removed", nil)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("remove volumes: %w", err))
+		}
+	}
+	if o.RemoveImages != "" && p != nil && e.Deps.Images != nil {
+		seen := map[string]bool{}
+		for _, s := range p.Services {
+			if seen[s.Image] {
+				continue
+			}
+			seen[s.Image] = true
+			// "local" removes only images without a custom tag; berth
+			// builds nothing, so every image has the manifest's tag.
+			if o.RemoveImages == "local" {
+				continue
+			}
+			done := tr.emit("Image", s.Image, "Removing")
+			err := e.Deps.Images.Remove(ctx, s.Image)
+			done("Removed", err)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove image %s: %w", s.Image, err))
+			}
+		}
+	}
+	if len(errs) == 0 && e.Store != nil {
+		if err := e.Store.RemoveAll(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// stopLevels groups containers so that dependents stop before what they
+// depend on: containers of services that nothing depends on first.
+// Containers of unknown services and one-offs go in the first group.
+func stopLevels(p *spec.Project, cs []Container) [][]Container {
+	depth := map[string]int{} // longest chain of dependents above a service
+	if p != nil {
+		order, err := TopoOrder(p, nil)
+		if err == nil {
+			for i := len(order) - 1; i >= 0; i-- {
+				s, _ := p.Service(order[i])
+				for _, e := range Dependencies(p, s) {
+					if d := depth[s.Name] + 1; d > depth[e.Before] {
+						depth[e.Before] = d
+					}
+				}
+			}
+		}
+	}
+	max := 0
+	for _, d := range depth {
+		if d > max {
+			max = d
+		}
+	}
+	levels := make([][]Container, max+1)
+	for _, c := range cs {
+		d := 0
+		if p != nil && !c.Oneoff() {
+			d = depth[c.Service()]
+		}
+		levels[d] = append(levels[d], c)
+	}
+	return levels
+}
