@@ -24,7 +24,7 @@ func main() {
 // *exitError.
 func run(args []string) int {
 	cmd := newRootCmd()
-	cmd.SetArgs(args)
+	cmd.SetArgs(globalFileFirst(args))
 	err := cmd.Execute()
 	if err == nil {
 		return 0

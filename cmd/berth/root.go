@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -72,4 +73,35 @@ func shadowFileShorthand(cmd *cobra.Command, g *globalOptions) {
 		}
 		shadowFileShorthand(c, g)
 	}
+}
+
+// globalFileFirst rewrites -f given before the command name into --file.
+// Cobra parses every flag with the final command's flag set, so in
+// `berth -f x.yaml logs -f` the first -f would otherwise be taken by logs'
+// own -f (follow); --file reaches the global option through the shadow flag
+// that shadowFileShorthand gives such commands.
+func globalFileFirst(args []string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i < len(out); i++ {
+		a := out[i]
+		if a == "--" || !strings.HasPrefix(a, "-") {
+			break // the command name: the rest is the command's
+		}
+		switch {
+		case a == "-f":
+			out[i] = "--file"
+			i++ // the value
+		case strings.HasPrefix(a, "-f"):
+			out[i] = "--file=" + strings.TrimPrefix(a[2:], "=")
+		case !strings.Contains(a, "=") && globalValueFlags[a]:
+			i++ // the value
+		}
+	}
+	return out
+}
+
+// globalValueFlags are the global flags that take a separate value.
+var globalValueFlags = map[string]bool{
+	"--file": true, "-p": true, "--project-name": true, "--project-directory": true,
+	"--profile": true, "--env-file": true, "--root": true,
 }

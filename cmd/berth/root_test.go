@@ -28,10 +28,13 @@ func TestSubcommandMayOwnShortF(t *testing.T) {
 	}{
 		{[]string{"grp", "rm", "-f"}, true, 0},
 		{[]string{"--file", "a.yaml", "grp", "rm"}, false, 1},
+		{[]string{"-f", "a.yaml", "grp", "rm"}, false, 1},
+		{[]string{"-f", "a.yaml", "-p", "x", "-fb.yaml", "grp", "rm", "-f"}, true, 2},
+		{[]string{"--root=/r", "-f=a.yaml", "grp", "rm", "-f"}, true, 1},
 	} {
 		force, files = false, nil
 		root := newRootCmd()
-		root.SetArgs(tc.args)
+		root.SetArgs(globalFileFirst(tc.args))
 		root.SetOut(&bytes.Buffer{})
 		if err := root.Execute(); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
