@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/berth-dev/berth/netplug"
 	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/runtime/image"
 )
@@ -43,6 +44,7 @@ func newContainerCmd(g *globalOptions) *cobra.Command {
 		containerKillCmd(g), containerRmCmd(g), containerLsCmd(g, "ls"), containerLogsCmd(g),
 		containerExecCmd(g), containerInspectCmd(g), containerPauseCmd(g, "pause"),
 		containerPauseCmd(g, "unpause"), containerCpCmd(g), containerTopCmd(g), containerWaitCmd(g),
+		containerPortCmd(g),
 	)
 	return c
 }
@@ -91,29 +93,17 @@ func berthErr(err error) error {
 	return &exitError{code: 125, err: err}
 }
 
-// stealFileFlag undoes a clash with the global -f/--file: for commands
-// where Docker's -f means follow/force, `berth logs -f web` parses as
-// --file web. It returns whether -f was given and the positional args with
-// the stolen values put back in front.
-func stealFileFlag(cmd *cobra.Command, g *globalOptions, args []string) (bool, []string) {
-	if !cmd.Flags().Changed("file") {
-		return false, args
-	}
-	out := append(append([]string{}, g.Files...), args...)
-	g.Files = nil
-	return true, out
-}
-
 // runOptions are the flags of run and create.
 type runOptions struct {
 	detach, rm, interactive, tty, init, readOnly, privileged        bool
-	name, workdir, user, entrypoint, hostname, domainname, network  string
+	name, workdir, user, entrypoint, hostname, domainname           string
 	env, envFiles, tmpfs, capAdd, capDrop, volumes, labels, ulimits []string
 	sysctls, securityOpt, logOpts, groupAdd                         []string
 	memory, memorySwap, shmSize, cpus, cpusetCpus, stopSignal, pull string
 	cpuShares                                                       uint64
 	pidsLimit                                                       int64
 	stopTimeout                                                     int
+	net                                                             netOptions
 }
 
 func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
@@ -161,7 +151,6 @@ func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
 	f.Bool("help", false, "help for "+verb)
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
 	f.StringVar(&o.domainname, "domainname", "", "container NIS domain name")
-	f.StringVar(&o.network, "network", "none", "network: none (own empty namespace with lo) or host; bridges come with `berth network` and compose projects")
 	f.StringArrayVarP(&o.volumes, "volume", "v", nil, "bind mount HOST:CONTAINER[:ro|rw,...]")
 	f.StringArrayVarP(&o.labels, "label", "l", nil, "set a label KEY=VALUE")
 	f.StringArrayVar(&o.ulimits, "ulimit", nil, "ulimit NAME=SOFT[:HARD]")
@@ -172,6 +161,7 @@ func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container (default: the image's, else SIGTERM)")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "seconds to wait before killing the container on stop")
 	f.StringVar(&o.pull, "pull", "missing", "pull the image before creating: always, missing, never")
+	addNetFlags(c, &o.net)
 	return c
 }
 
@@ -256,13 +246,6 @@ func specFromRunOptions(o *runOptions, args []string, lookupEnv func(string) (st
 	if o.stopTimeout >= 0 {
 		d := time.Duration(o.stopTimeout) * time.Second
 		s.StopTimeout = &d
-	}
-	switch o.network {
-	case "none", "":
-	case "host":
-		s.Namespaces.Network = "host"
-	default:
-		return s, fmt.Errorf("--network %q: only none and host are supported for single containers", o.network)
 	}
 	for _, t := range o.tmpfs {
 		m, err := parseTmpfs(t)
@@ -455,18 +438,32 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 	if err != nil {
 		return berthErr(err)
 	}
+	np, err := parseNetOptions(&o.net)
+	if err != nil {
+		return berthErr(err)
+	}
 	rt, store, err := openRuntime(g)
+	if err != nil {
+		return berthErr(err)
+	}
+	nets, err := openNetplug(g)
 	if err != nil {
 		return berthErr(err)
 	}
 	if err := ensureImage(ctx, cmd, store, spec.Image, o.pull); err != nil {
 		return berthErr(err)
 	}
+	var img *image.Image
+	if np.all {
+		if img, err = store.Get(ctx, spec.Image); err != nil {
+			return berthErr(err)
+		}
+	}
 	foreground := verb == "run" && !o.detach
 	// A detached --rm container is removed by its shim; in the foreground
 	// we remove it ourselves after reading its exit code.
 	spec.AutoRemove = o.rm && !foreground
-	st, err := rt.Create(ctx, spec)
+	st, err := createWithNetwork(ctx, cmd.ErrOrStderr(), rt, nets, img, np, spec)
 	if err != nil {
 		return berthErr(err)
 	}
@@ -476,10 +473,14 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 	}
 	cleanup := func() {
 		if o.rm {
-			rt.Remove(context.Background(), st.ID, true)
+			if err := removeContainer(context.WithoutCancel(ctx), rt, nets, st.ID, true); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "berth:", err)
+			}
 		}
 	}
 	if err := rt.Start(ctx, st.ID); err != nil {
+		// Without --rm the container stays (as with Docker), and so does
+		// its sandbox: `start` may run it again.
 		cleanup()
 		return berthErr(err)
 	}
@@ -496,6 +497,40 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 		return &exitError{code: code}
 	}
 	return nil
+}
+
+// createWithNetwork makes the container's network (sandbox, networks,
+// published ports) and then the container, under the container-network
+// lock. A port conflict or any other failure leaves nothing behind.
+func createWithNetwork(ctx context.Context, warn io.Writer, rt *runtime.Runtime, nets *netplug.Manager, img *image.Image, np netPlan, spec runtime.Spec) (*runtime.State, error) {
+	unlock, err := netLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := collectSandboxes(ctx, rt, nets); err != nil {
+		fmt.Fprintln(warn, "berth: collect network sandboxes:", err)
+	}
+	if spec.Name != "" {
+		// Refuse a taken name before making a sandbox for it.
+		if other, err := rt.Inspect(ctx, spec.Name); err == nil && other.Name == spec.Name {
+			return nil, fmt.Errorf("create container: name %q: %w (container %s)", spec.Name, runtime.ErrAlreadyExists, other.ID[:12])
+		}
+	}
+	sandbox, err := setupNetwork(ctx, warn, nets, rt, img, np, &spec)
+	if err != nil {
+		return nil, err
+	}
+	st, err := rt.Create(ctx, spec)
+	if err != nil {
+		if sandbox != "" {
+			if derr := nets.DeleteSandbox(context.WithoutCancel(ctx), sandbox); derr != nil {
+				err = errors.Join(err, fmt.Errorf("clean up network sandbox %s: %w", sandbox, derr))
+			}
+		}
+		return nil, err
+	}
+	return st, nil
 }
 
 // attach streams a running container's output (and stdin with -i) to this
@@ -689,19 +724,19 @@ func containerRmCmd(g *globalOptions) *cobra.Command {
 		Use:     "rm [OPTIONS] CONTAINER...",
 		Aliases: []string{"remove"},
 		Short:   "Remove containers (-f/--force: also running ones)",
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stolen, args := stealFileFlag(cmd, g, args)
-			force = force || stolen
-			if len(args) == 0 {
-				return berthErr(errors.New("rm: at least one container is required"))
-			}
 			rt, _, err := openRuntime(g)
+			if err != nil {
+				return berthErr(err)
+			}
+			nets, err := openNetplug(g)
 			if err != nil {
 				return berthErr(err)
 			}
 			var firstErr error
 			for _, ref := range args {
-				if err := rt.Remove(cmd.Context(), ref, force); err != nil {
+				if err := removeContainer(cmd.Context(), rt, nets, ref, force); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "berth:", err)
 					if firstErr == nil {
 						firstErr = err
@@ -710,13 +745,20 @@ func containerRmCmd(g *globalOptions) *cobra.Command {
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), ref)
 			}
+			// Sandboxes of detached --rm containers that have exited since.
+			if unlock, err := netLock(); err == nil {
+				if err := collectSandboxes(cmd.Context(), rt, nets); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "berth: collect network sandboxes:", err)
+				}
+				unlock()
+			}
 			if firstErr != nil {
 				return &exitError{code: 1}
 			}
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&force, "force", false, "kill and remove running containers (-f works too)")
+	c.Flags().BoolVarP(&force, "force", "f", false, "kill and remove running containers")
 	return c
 }
 
@@ -855,13 +897,9 @@ func containerLogsCmd(g *globalOptions) *cobra.Command {
 	var tail, since, until string
 	c := &cobra.Command{
 		Use:   "logs [OPTIONS] CONTAINER",
-		Short: "Fetch the logs of a container (-f/--follow to keep reading)",
+		Short: "Fetch the logs of a container",
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			stolen, args := stealFileFlag(cmd, g, args)
-			follow = follow || stolen
-			if len(args) != 1 {
-				return berthErr(errors.New("logs: exactly one container is required"))
-			}
 			opts := runtime.LogOptions{Follow: follow, Tail: -1, Timestamps: timestamps}
 			if tail != "" && tail != "all" {
 				n, err := strconv.Atoi(tail)
@@ -896,7 +934,7 @@ func containerLogsCmd(g *globalOptions) *cobra.Command {
 			return berthErr(err)
 		},
 	}
-	c.Flags().BoolVar(&follow, "follow", false, "follow log output (-f works too)")
+	c.Flags().BoolVarP(&follow, "follow", "f", false, "follow log output")
 	c.Flags().BoolVarP(&timestamps, "timestamps", "t", false, "show timestamps")
 	c.Flags().StringVarP(&tail, "tail", "n", "all", "number of lines to show from the end")
 	c.Flags().StringVar(&since, "since", "", "show logs since a timestamp (RFC 3339) or a duration (10m)")
@@ -1024,13 +1062,22 @@ func containerInspectCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return berthErr(err)
 			}
-			var out []*runtime.State
+			nets, err := openNetplug(g)
+			if err != nil {
+				return berthErr(err)
+			}
+			// The runtime's state, and Docker's NetworkSettings from netplug.
+			type inspected struct {
+				*runtime.State
+				NetworkSettings *networkSettings `json:"NetworkSettings"`
+			}
+			var out []inspected
 			for _, ref := range args {
 				st, err := rt.Inspect(cmd.Context(), ref)
 				if err != nil {
 					return berthErr(err)
 				}
-				out = append(out, st)
+				out = append(out, inspected{st, inspectNetwork(cmd.Context(), nets, st)})
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "    ")

@@ -17,7 +17,7 @@ import (
 func TestSpecFromRunOptions(t *testing.T) {
 	o := &runOptions{memory: "64m", cpus: "0.5", pidsLimit: 20, env: []string{"A=1", "HOMEX"}, tmpfs: []string{"/run:size=1m,mode=755"},
 		volumes: []string{"/srv:/data:ro"}, ulimits: []string{"nofile=100:200"}, securityOpt: []string{"no-new-privileges:false"},
-		logOpts: []string{"max-size=1k", "max-file=2"}, network: "host", stopTimeout: 3, entrypoint: "/bin/sh"}
+		logOpts: []string{"max-size=1k", "max-file=2"}, stopTimeout: 3, entrypoint: "/bin/sh"}
 	s, err := specFromRunOptions(o, []string{"busybox", "-c", "true"}, func(k string) (string, bool) {
 		if k == "HOMEX" {
 			return "/x", true
@@ -39,10 +39,10 @@ func TestSpecFromRunOptions(t *testing.T) {
 	if s.Ulimits[0].Soft != 100 || s.Ulimits[0].Hard != 200 || s.NoNewPrivileges == nil || *s.NoNewPrivileges {
 		t.Errorf("ulimits %+v nnp %v", s.Ulimits, s.NoNewPrivileges)
 	}
-	if s.Log.MaxSize != 1024 || s.Log.MaxFiles != 2 || s.Namespaces.Network != "host" || *s.StopTimeout != 3e9 {
-		t.Errorf("log %+v network %q", s.Log, s.Namespaces.Network)
+	if s.Log.MaxSize != 1024 || s.Log.MaxFiles != 2 || *s.StopTimeout != 3e9 {
+		t.Errorf("log %+v stop timeout %v", s.Log, s.StopTimeout)
 	}
-	for _, bad := range []*runOptions{{memory: "lots"}, {network: "bridge"}, {volumes: []string{"named:/x"}}, {securityOpt: []string{"seccomp=x"}}} {
+	for _, bad := range []*runOptions{{memory: "lots"}, {volumes: []string{"named:/x"}}, {securityOpt: []string{"seccomp=x"}}} {
 		if _, err := specFromRunOptions(bad, []string{"busybox"}, os.LookupEnv); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
@@ -66,15 +66,8 @@ func loadBusybox(t *testing.T, root string, cfg func(*v1.Config)) {
 
 func TestContainerCLI(t *testing.T) {
 	testenv.RequireRoot(t)
-	root := t.TempDir()
-	t.Setenv("BERTH_RUN_DIR", filepath.Join(root, "run"))
+	root := newNetTestRoot(t, "10.236.16.0/20")
 	loadBusybox(t, root, nil)
-	t.Cleanup(func() {
-		out, _, _ := berthCLI(t, root, nil, "container", "ps", "-aq", "--no-trunc")
-		for _, id := range strings.Fields(out) {
-			berthCLI(t, root, nil, "container", "rm", "-f", id)
-		}
-	})
 
 	out, errOut, code := berthCLI(t, root, nil, "container", "run", "--rm", "busybox", "sh", "-c", "echo hello; echo err >&2; exit 3")
 	if code != 3 || out != "hello\n" || errOut != "err\n" {
@@ -86,7 +79,7 @@ func TestContainerCLI(t *testing.T) {
 	if _, _, code := berthCLI(t, root, nil, "container", "run", "--rm", "busybox", "/etc/passwd"); code != 126 {
 		t.Errorf("not executable: exit %d, want 126", code)
 	}
-	if _, _, code := berthCLI(t, root, nil, "container", "run", "--rm", "--network", "bridge", "busybox", "true"); code != 125 {
+	if _, _, code := berthCLI(t, root, nil, "container", "run", "--rm", "--network", "no-such-net", "busybox", "true"); code != 125 {
 		t.Errorf("bad flag value: exit %d, want 125", code)
 	}
 	out, _, code = berthCLI(t, root, []byte("from-stdin\n"), "container", "run", "--rm", "-i", "busybox", "cat")

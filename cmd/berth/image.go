@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -38,49 +37,6 @@ func newImageCmd(g *globalOptions) *cobra.Command {
 	return c
 }
 
-// imageInUse tells the image store whether a container uses an image. Until
-// the container runtime is wired into the CLI it reads the containers'
-// state files (<root>/containers/*/state.json, field image.id) directly.
-var imageInUse = func(root string) func(imageID string) (bool, error) {
-	return func(imageID string) (bool, error) {
-		files, err := filepath.Glob(filepath.Join(root, "containers", "*", "state.json"))
-		if err != nil {
-			return false, err
-		}
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if errors.Is(err, os.ErrNotExist) {
-				continue // removed meanwhile
-			}
-			if err != nil {
-				return false, err
-			}
-			var st struct {
-				Image struct {
-					ID string `json:"id"`
-				} `json:"image"`
-			}
-			if err := json.Unmarshal(b, &st); err != nil {
-				return false, fmt.Errorf("%s: %w", f, err)
-			}
-			if st.Image.ID == imageID {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-}
-
-// openImageStore opens <root>/images with the registries.yaml of the root
-// dir or /etc/berth.
-func openImageStore(g *globalOptions) (*image.Store, error) {
-	return image.Open(filepath.Join(g.Root, "images"), image.Options{
-		RegistryConfigFiles: image.DefaultRegistryConfigFiles(g.Root),
-		Logger:              slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		InUse:               imageInUse(g.Root),
-	})
-}
-
 func newImagePullCmd(g *globalOptions) *cobra.Command {
 	var platform string
 	var quiet bool
@@ -89,7 +45,7 @@ func newImagePullCmd(g *globalOptions) *cobra.Command {
 		Short: "Pull images from a registry (through configured mirrors)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -106,7 +62,7 @@ func newImagePullCmd(g *globalOptions) *cobra.Command {
 					fmt.Fprintln(out, r.String())
 					continue
 				}
-				fmt.Fprintf(out, "Pulled %s (%s, %s)\n", r.String(), img.ID, imageSize(img.Size))
+				fmt.Fprintf(out, "Pulled %s (%s, %s)\n", r.String(), img.ID, humanSize(uint64(img.Size)))
 			}
 			return nil
 		},
@@ -123,7 +79,7 @@ func newImagePushCmd(g *globalOptions) *cobra.Command {
 		Short: "Push an image to the registry its name says",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -147,13 +103,18 @@ func newImagePushCmd(g *globalOptions) *cobra.Command {
 func newImageLsCmd(g *globalOptions) *cobra.Command {
 	var quiet bool
 	var format string
+	var filters []string
 	c := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List images",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			match, err := parseImageFilters(filters)
+			if err != nil {
+				return err
+			}
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -161,30 +122,80 @@ func newImageLsCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeImageList(cmd.OutOrStdout(), imgs, quiet, format)
+			var rows []imageRow
+			for _, r := range imageRows(imgs) {
+				if match(r) {
+					rows = append(rows, r)
+				}
+			}
+			return writeList(cmd.OutOrStdout(), rows, format, quiet, imageTable)
 		},
 	}
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (dangling=true|false, label=<key>[=<value>], reference=<pattern>)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only image IDs")
-	c.Flags().StringVar(&format, "format", "table", "table or json")
+	c.Flags().StringVar(&format, "format", "", listFormatHelp)
 	return c
 }
 
-// imageRow is one line of `image ls` (an image is listed once per tag).
+// imageRow is one line of `image ls` (an image is listed once per tag),
+// with Docker's field names for --format templates.
 type imageRow struct {
 	Repository string `json:"Repository"`
 	Tag        string `json:"Tag"`
 	ID         string `json:"ID"`
-	Created    string `json:"CreatedAt"`
+	CreatedAt  string `json:"CreatedAt"`
 	Size       int64  `json:"Size"`
+	labels     map[string]string
 }
 
-func writeImageList(w io.Writer, imgs []*image.Image, quiet bool, format string) error {
-	if quiet {
-		for _, img := range imgs {
-			fmt.Fprintln(w, img.ShortID())
-		}
-		return nil
+var imageTable = listTable[imageRow]{
+	Header: "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE",
+	Cells: func(r imageRow) string {
+		return strings.Join([]string{r.Repository, r.Tag, r.ID, r.CreatedAt, humanSize(uint64(r.Size))}, "\t")
+	},
+	Quiet: func(r imageRow) string { return r.ID },
+}
+
+// parseImageFilters reads Docker's image ls filters: dangling=true|false
+// (no name), label=KEY[=VALUE] and reference=PATTERN (a glob on the short
+// name with or without the tag, as Docker matches it: busybox, busy*:1).
+func parseImageFilters(fs []string) (func(imageRow) bool, error) {
+	f, err := parseListFilter(fs, "dangling", "label", "reference")
+	if err != nil {
+		return nil, err
 	}
+	for _, v := range f["dangling"] {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return nil, fmt.Errorf("invalid filter \"dangling=%s\": dangling takes true or false", v)
+		}
+	}
+	for _, v := range f["reference"] {
+		if _, err := path.Match(v, ""); err != nil {
+			return nil, fmt.Errorf("invalid filter \"reference=%s\": %w", v, err)
+		}
+	}
+	return func(r imageRow) bool {
+		dangling := r.Repository == "<none>"
+		return f.match(func(k, v string) bool {
+			switch k {
+			case "dangling":
+				b, _ := strconv.ParseBool(v)
+				return b == dangling
+			case "label":
+				return matchLabel(r.labels, v)
+			default: // reference
+				if dangling {
+					return false
+				}
+				m1, _ := path.Match(v, r.Repository)
+				m2, _ := path.Match(v, r.Repository+":"+r.Tag)
+				return m1 || m2
+			}
+		})
+	}, nil
+}
+
+func imageRows(imgs []*image.Image) []imageRow {
 	var rows []imageRow
 	for _, img := range imgs {
 		tags := img.RepoTags
@@ -192,7 +203,7 @@ func writeImageList(w io.Writer, imgs []*image.Image, quiet bool, format string)
 			tags = []string{""}
 		}
 		for _, t := range tags {
-			row := imageRow{Repository: "<none>", Tag: "<none>", ID: img.ShortID(), Created: img.Created.UTC().Format(time.RFC3339), Size: img.Size}
+			row := imageRow{Repository: "<none>", Tag: "<none>", ID: img.ShortID(), CreatedAt: img.Created.UTC().Format(time.RFC3339), Size: img.Size, labels: img.Config.Labels}
 			if t != "" {
 				r, err := image.ParseReference(t)
 				if err == nil {
@@ -203,50 +214,27 @@ func writeImageList(w io.Writer, imgs []*image.Image, quiet bool, format string)
 			rows = append(rows, row)
 		}
 	}
-	switch format {
-	case "json":
-		enc := json.NewEncoder(w)
-		for _, r := range rows {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "", "table":
-		tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
-		fmt.Fprintln(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE")
-		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Repository, r.Tag, r.ID, r.Created, imageSize(r.Size))
-		}
-		return tw.Flush()
-	default:
-		return fmt.Errorf("--format %q: want table or json", format)
-	}
+	return rows
 }
 
 func newImageInspectCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect IMAGE...",
+	var format string
+	c := &cobra.Command{
+		Use:   "inspect [OPTIONS] IMAGE...",
 		Short: "Show images as JSON (ID, names, config, layers and their directories)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
-			var out []*image.Image
-			for _, ref := range args {
-				img, err := s.Get(cmd.Context(), ref)
-				if err != nil {
-					return err
-				}
-				out = append(out, img)
-			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "    ")
-			return enc.Encode(out)
+			return inspectAll(cmd.OutOrStdout(), args, format, func(ref string) (*image.Image, error) {
+				return s.Get(cmd.Context(), ref)
+			})
 		},
 	}
+	c.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
+	return c
 }
 
 func newImageRmCmd(g *globalOptions) *cobra.Command {
@@ -257,7 +245,7 @@ func newImageRmCmd(g *globalOptions) *cobra.Command {
 		Short:   "Remove images (refused for images a container uses, unless -f)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -279,8 +267,7 @@ func newImageRmCmd(g *globalOptions) *cobra.Command {
 			return failed
 		},
 	}
-	// -f is the global --file, so force has no shorthand here.
-	c.Flags().BoolVar(&force, "force", false, "remove even if a container uses the image or it has several names")
+	c.Flags().BoolVarP(&force, "force", "f", false, "remove even if a container uses the image or it has several names")
 	return c
 }
 
@@ -290,7 +277,7 @@ func newImageTagCmd(g *globalOptions) *cobra.Command {
 		Short: "Give an image another name",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -307,7 +294,7 @@ func newImageLoadCmd(g *globalOptions) *cobra.Command {
 		Short: "Load images from a docker save tarball or an OCI layout (directory or tar), file or stdin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -348,7 +335,7 @@ func newImageSaveCmd(g *globalOptions) *cobra.Command {
 		Short: "Write images to a tar archive (docker save format by default, or --format oci)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -390,7 +377,7 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 		Short: "Remove unused images (untagged ones; all unused with -a) and unreferenced layers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openImageStore(g)
+			s, err := g.openImages()
 			if err != nil {
 				return err
 			}
@@ -406,32 +393,18 @@ func newImagePruneCmd(g *globalOptions) *cobra.Command {
 					fmt.Fprintln(out, "deleted:", d)
 				}
 			}
-			fmt.Fprintln(out, "Total reclaimed space:", imageSize(res.SpaceReclaimed))
+			fmt.Fprintln(out, "Total reclaimed space:", humanSize(uint64(res.SpaceReclaimed)))
 			return nil
 		},
 	}
 	c.Flags().BoolVarP(&all, "all", "a", false, "remove all images no container uses, not only untagged ones")
-	c.Flags().BoolVar(&force, "force", false, "do not prompt (berth never prompts; accepted for Docker compatibility)")
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt (berth never prompts; accepted for Docker compatibility)")
 	return c
 }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-func imageSize(n int64) string {
-	const unit = 1000 // Docker uses SI units
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	v, suffixes := float64(n)/unit, []string{"kB", "MB", "GB", "TB"}
-	i := 0
-	for v >= unit && i < len(suffixes)-1 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.3g%s", v, suffixes[i])
 }
 
 // pullProgress renders image.Progress events: on a terminal one redrawn
@@ -503,7 +476,7 @@ func (p *pullProgress) update(ev image.Progress) {
 	}
 	switch ev.Phase {
 	case image.PhaseDownloading:
-		p.line(fmt.Sprintf("%s: downloading %s", shortDigest(ev.Layer), imageSize(ev.Total)))
+		p.line(fmt.Sprintf("%s: downloading %s", shortDigest(ev.Layer), humanSize(uint64(ev.Total))))
 	case image.PhaseDone, image.PhaseExists, image.PhaseFailed:
 		p.line(p.describe(ev.Layer, l))
 	}
@@ -534,16 +507,16 @@ func (p *pullProgress) describe(id string, l *layerLine) string {
 		el := p.now().Sub(l.start).Seconds()
 		rate := ""
 		if el > 0 {
-			rate = fmt.Sprintf(" %s/s", imageSize(int64(float64(l.current)/el)))
+			rate = fmt.Sprintf(" %s/s", humanSize(uint64(float64(l.current)/el)))
 		}
 		if l.phase == image.PhaseDone {
-			return s + fmt.Sprintf("done %s%s", imageSize(l.current), rate)
+			return s + fmt.Sprintf("done %s%s", humanSize(uint64(l.current)), rate)
 		}
 		pct := ""
 		if l.total > 0 {
 			pct = fmt.Sprintf(" %3d%%", l.current*100/l.total)
 		}
-		return s + fmt.Sprintf("downloading %s/%s%s%s", imageSize(l.current), imageSize(l.total), pct, rate)
+		return s + fmt.Sprintf("downloading %s/%s%s%s", humanSize(uint64(l.current)), humanSize(uint64(l.total)), pct, rate)
 	}
 	return s + string(l.phase)
 }

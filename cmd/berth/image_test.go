@@ -152,7 +152,9 @@ func TestImageCLIWithDockerRegistry(t *testing.T) {
 		t.Errorf("load from stdin: exit %d %q %q", code, out, e)
 	}
 
-	// rm refuses an image a container uses (state file as the runtime writes it).
+	// rm refuses an image a container uses (state file as the runtime writes
+	// it). The in-use check opens the runtime, which keeps files in the run dir.
+	t.Setenv("BERTH_RUN_DIR", filepath.Join(root, "run"))
 	cdir := filepath.Join(root, "containers", "c1")
 	os.MkdirAll(cdir, 0o700)
 	os.WriteFile(filepath.Join(cdir, "state.json"), []byte(fmt.Sprintf(`{"version":1,"id":"c1","image":{"ref":%q,"id":%q}}`, ref, inspected[0].ID)), 0o600)
@@ -272,7 +274,7 @@ func TestRuntimeImagesAdapter(t *testing.T) {
 	reg := testregistry.StartInProcess(t, nil)
 	reg.Push(t, "a/b:1", testBusybox(t, func(c *v1.Config) { c.Entrypoint = []string{"/bin/sh"}; c.User = "app" }, []testimage.File{{Name: "x", Body: "x"}}))
 	root := t.TempDir()
-	s, err := openImageStore(&globalOptions{Root: root})
+	s, err := (&globalOptions{Root: root}).openImages()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,5 +405,140 @@ func TestKilledPullLeavesNoHalfLayer(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(inspected[0].Layers[1].Dir, "big")); err != nil || len(b) != 8<<20 {
 		t.Errorf("re-pulled big file: %d bytes, %v", len(b), err)
+	}
+}
+
+// Docker's short flags of the image commands: -f is force for rm and
+// prune, format for inspect; -f before the command is still the global
+// --file.
+func TestImageShortFlags(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := t.TempDir()
+	t.Setenv("BERTH_RUN_DIR", filepath.Join(root, "run"))
+	g := &globalOptions{Root: root}
+	loadTestImage(t, g, "berth.test/short:1")
+	must := func(args ...string) string {
+		t.Helper()
+		out, err := berthInProcess(t, root, "", args...)
+		if err != nil {
+			t.Fatalf("berth %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	must("image", "tag", "berth.test/short:1", "berth.test/short:2")
+	id := strings.TrimSpace(must("image", "inspect", "-f", "{{.ID}}", "berth.test/short:1"))
+	if !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("inspect -f {{.ID}} = %q", id)
+	}
+	if out := must("image", "ls", "-q"); out != strings.TrimPrefix(id, "sha256:")[:12]+"\n" {
+		t.Errorf("ls -q of one image with two tags = %q", out)
+	}
+	if out := must("image", "ls", "--format", "{{.Repository}}:{{.Tag}}"); out != "berth.test/short:1\nberth.test/short:2\n" {
+		t.Errorf("ls --format = %q", out)
+	}
+	if out := must("-f", "/nonexistent/compose.yaml", "image", "ls", "-f", "reference=*/short:2", "--format", "{{.Tag}}"); out != "2\n" {
+		t.Errorf("ls -f reference = %q", out)
+	}
+
+	// A container uses the image: rm refuses, rm -f removes it.
+	rt, _, err := g.openRuntime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.Create(context.Background(), runtime.Spec{Image: "berth.test/short:1", Cmd: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rt.Remove(context.Background(), st.ID, true) })
+	if out := must("image", "rm", "berth.test/short:2"); out != "Untagged: berth.test/short:2\n" {
+		t.Errorf("rm of one of two names = %q", out)
+	}
+	if out, err := berthInProcess(t, root, "", "image", "rm", "berth.test/short:1"); err == nil || !strings.Contains(out, "in use") {
+		t.Fatalf("rm of an image in use: %v\n%s", err, out)
+	}
+	if out := must("-f", "/nonexistent/compose.yaml", "image", "prune", "-f", "-a"); out != "Total reclaimed space: 0B\n" {
+		t.Errorf("prune -f -a removed an image in use: %q", out)
+	}
+	if out := must("-f", "/nonexistent/compose.yaml", "image", "rm", "-f", id); !strings.Contains(out, "Deleted: "+id) {
+		t.Errorf("rm -f = %q", out)
+	}
+
+	loadTestImage(t, g, "berth.test/short:1")
+	if err := rt.Remove(context.Background(), st.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if out := must("image", "prune", "-fa"); !strings.Contains(out, "deleted: "+id) {
+		t.Errorf("prune -fa = %q", out)
+	}
+}
+
+// Each command has Docker's meaning of -f (and the global --file hidden
+// beside it, which the root adds).
+func TestDockerShortFlagF(t *testing.T) {
+	t.Parallel()
+	root := newRootCmd()
+	for path, want := range map[string]string{
+		"image rm": "force", "image prune": "force", "image inspect": "format", "image ls": "filter",
+		"volume rm": "force", "volume prune": "force", "volume ls": "filter", "volume inspect": "format",
+		"network rm": "force", "network prune": "force", "network ls": "filter", "network inspect": "format",
+	} {
+		c, _, err := root.Find(strings.Fields(path))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		f := c.Flags().ShorthandLookup("f")
+		if f == nil || f.Name != want {
+			t.Errorf("%s -f = %v, want --%s", path, f, want)
+		}
+		if c.Flags().Lookup("file") == nil {
+			t.Errorf("%s has no --file beside its own -f", path)
+		}
+		if strings.Contains(c.Flags().FlagUsages(), "global") {
+			t.Errorf("%s help still speaks of the global -f:\n%s", path, c.Flags().FlagUsages())
+		}
+	}
+}
+
+func TestImageFilters(t *testing.T) {
+	t.Parallel()
+	rows := []imageRow{
+		{Repository: "busybox", Tag: "latest", labels: map[string]string{"tier": "base"}},
+		{Repository: "example.com/app", Tag: "1"},
+		{Repository: "<none>", Tag: "<none>", labels: map[string]string{"tier": "tmp"}},
+	}
+	for _, tc := range []struct {
+		filters []string
+		want    string
+	}{
+		{nil, "busybox,example.com/app,<none>"},
+		{[]string{"dangling=true"}, "<none>"},
+		{[]string{"dangling=false"}, "busybox,example.com/app"},
+		{[]string{"label=tier"}, "busybox,<none>"},
+		{[]string{"label=tier=base"}, "busybox"},
+		{[]string{"reference=busybox"}, "busybox"},
+		{[]string{"reference=busy*:latest"}, "busybox"},
+		{[]string{"reference=*/app"}, "example.com/app"},
+		{[]string{"reference=busybox", "reference=*/app"}, "busybox,example.com/app"},
+		{[]string{"reference=busybox", "label=tier=tmp"}, ""},
+	} {
+		match, err := parseImageFilters(tc.filters)
+		if err != nil {
+			t.Errorf("%v: %v", tc.filters, err)
+			continue
+		}
+		var got []string
+		for _, r := range rows {
+			if match(r) {
+				got = append(got, r.Repository)
+			}
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%v matched %v, want %s", tc.filters, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"dangling=maybe", "reference=[", "before=x", "label"} {
+		if _, err := parseImageFilters([]string{bad}); err == nil || !strings.Contains(err.Error(), "invalid filter") {
+			t.Errorf("filter %q: %v", bad, err)
+		}
 	}
 }

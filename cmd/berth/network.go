@@ -2,26 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/netplug"
 )
 
-// The network commands follow `docker network`. As for volumes, -f is the
-// global --file flag, so prune's force is --force only.
+// The network commands follow `docker network`.
 func init() {
 	registerCommand(func(g *globalOptions) *cobra.Command {
 		c := &cobra.Command{
@@ -31,19 +24,6 @@ func init() {
 		}
 		c.AddCommand(networkLsCmd(g), networkCreateCmd(g), networkInspectCmd(g), networkRmCmd(g), networkPruneCmd(g))
 		return c
-	})
-}
-
-// openNetworks opens the network state under the global --root.
-func openNetworks(g *globalOptions) (*netplug.Manager, error) {
-	runDir := os.Getenv("BERTH_RUN_DIR")
-	if runDir == "" {
-		runDir = "/run/berth"
-	}
-	return netplug.New(netplug.Options{
-		Root:   filepath.Join(g.Root, "networks"),
-		RunDir: runDir,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 }
 
@@ -66,12 +46,12 @@ func (o networkCreateOptions) spec(name string) (netplug.NetworkSpec, error) {
 	if o.Driver != "" && o.Driver != "bridge" {
 		return s, fmt.Errorf("--driver %q: only the bridge driver is supported", o.Driver)
 	}
-	labels, err := networkKeyValues("--label", o.Labels)
+	labels, err := parseKeyValues("--label", o.Labels, false)
 	if err != nil {
 		return s, err
 	}
 	s.Labels = labels
-	opts, err := networkKeyValues("--opt", o.Opts)
+	opts, err := parseKeyValues("--opt", o.Opts, false)
 	if err != nil {
 		return s, err
 	}
@@ -90,21 +70,6 @@ func (o networkCreateOptions) spec(name string) (netplug.NetworkSpec, error) {
 	return s, nil
 }
 
-func networkKeyValues(flag string, kvs []string) (map[string]string, error) {
-	if len(kvs) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, kv := range kvs {
-		k, v, _ := strings.Cut(kv, "=")
-		if k == "" {
-			return nil, fmt.Errorf("%s %q: want key=value", flag, kv)
-		}
-		out[k] = v
-	}
-	return out, nil
-}
-
 func networkCreateCmd(g *globalOptions) *cobra.Command {
 	var o networkCreateOptions
 	c := &cobra.Command{
@@ -116,7 +81,7 @@ func networkCreateCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openNetworks(g)
+			m, err := g.openNetworks()
 			if err != nil {
 				return err
 			}
@@ -162,6 +127,14 @@ func networkRowOf(n netplug.Network) networkRow {
 	return networkRow{ID: shortNetworkID(n.ID), Name: n.Name, Driver: "bridge", Scope: "local", Subnet: n.Subnet.String(), Internal: n.Internal, Labels: strings.Join(kv, ",")}
 }
 
+var networkTable = listTable[networkRow]{
+	Header: "NETWORK ID\tNAME\tDRIVER\tSCOPE\tSUBNET\tINTERNAL",
+	Cells: func(r networkRow) string {
+		return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%v", r.ID, r.Name, r.Driver, r.Scope, r.Subnet, r.Internal)
+	},
+	Quiet: func(r networkRow) string { return r.Name },
+}
+
 func shortNetworkID(id string) string {
 	if len(id) > 12 {
 		return id[:12]
@@ -172,13 +145,18 @@ func shortNetworkID(id string) string {
 func networkLsCmd(g *globalOptions) *cobra.Command {
 	var format string
 	var quiet bool
+	var filters []string
 	c := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List networks",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := openNetworks(g)
+			match, err := parseNetworkFilters(filters)
+			if err != nil {
+				return err
+			}
+			m, err := g.openNetworks()
 			if err != nil {
 				return err
 			}
@@ -186,39 +164,45 @@ func networkLsCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeNetworkList(cmd.OutOrStdout(), nets, format, quiet)
+			var rows []networkRow
+			for _, n := range nets {
+				if match(n) {
+					rows = append(rows, networkRowOf(n))
+				}
+			}
+			return writeList(cmd.OutOrStdout(), rows, format, quiet, networkTable)
 		},
 	}
-	c.Flags().StringVar(&format, "format", "", `output format: "table" (default) or "json" (one object per line)`)
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (name=, id=, label=<key>[=<value>], driver=, scope=)")
+	c.Flags().StringVar(&format, "format", "", listFormatHelp)
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display network names")
 	return c
 }
 
-func writeNetworkList(w io.Writer, nets []netplug.Network, format string, quiet bool) error {
-	switch {
-	case quiet:
-		for _, n := range nets {
-			fmt.Fprintln(w, n.Name)
-		}
-	case format == "json":
-		enc := json.NewEncoder(w)
-		for _, n := range nets {
-			if err := enc.Encode(networkRowOf(n)); err != nil {
-				return err
-			}
-		}
-	case format == "" || format == "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)
-		fmt.Fprintln(tw, "NETWORK ID\tNAME\tDRIVER\tSCOPE\tSUBNET\tINTERNAL")
-		for _, n := range nets {
-			r := networkRowOf(n)
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", r.ID, r.Name, r.Driver, r.Scope, r.Subnet, r.Internal)
-		}
-		return tw.Flush()
-	default:
-		return fmt.Errorf("--format %q: want table or json", format)
+// parseNetworkFilters reads Docker's network ls filters: name= and id=
+// (substrings, as Docker matches them), label=KEY[=VALUE], driver= and
+// scope=.
+func parseNetworkFilters(fs []string) (func(netplug.Network) bool, error) {
+	f, err := parseListFilter(fs, "name", "id", "label", "driver", "scope")
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return func(n netplug.Network) bool {
+		return f.match(func(k, v string) bool {
+			switch k {
+			case "name":
+				return strings.Contains(n.Name, v)
+			case "id":
+				return strings.Contains(n.ID, v)
+			case "label":
+				return matchLabel(n.Labels, v)
+			case "driver":
+				return v == "bridge"
+			default: // scope
+				return v == "local"
+			}
+		})
+	}, nil
 }
 
 // networkInspect is a network in the shape of `docker network inspect`.
@@ -279,32 +263,20 @@ func networkInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Display detailed information on one or more networks",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "" && format != "json" {
-				return fmt.Errorf("--format %q: only json is supported", format)
-			}
-			m, err := openNetworks(g)
+			m, err := g.openNetworks()
 			if err != nil {
 				return err
 			}
-			out := []networkInspect{}
-			var errs []error
-			for _, name := range args {
+			return inspectAll(cmd.OutOrStdout(), args, format, func(name string) (networkInspect, error) {
 				n, err := m.InspectNetwork(cmd.Context(), name)
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return networkInspect{}, err
 				}
-				out = append(out, networkInspectOf(n))
-			}
-			b, err := json.MarshalIndent(out, "", "    ")
-			if err != nil {
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), string(b))
-			return errors.Join(errs...)
+				return networkInspectOf(n), nil
+			})
 		},
 	}
-	c.Flags().StringVar(&format, "format", "", `output format: "json" (the default)`)
+	c.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
 	return c
 }
 
@@ -316,7 +288,7 @@ func networkRmCmd(g *globalOptions) *cobra.Command {
 		Short:   "Remove one or more networks",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := openNetworks(g)
+			m, err := g.openNetworks()
 			if err != nil {
 				return err
 			}
@@ -335,7 +307,7 @@ func networkRmCmd(g *globalOptions) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
-	c.Flags().BoolVar(&force, "force", false, "do not error if the network does not exist")
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not error if the network does not exist")
 	return c
 }
 
@@ -357,12 +329,11 @@ func networkPruneCmd(g *globalOptions) *cobra.Command {
 				labels[lk] = lv
 			}
 			if !force {
-				fmt.Fprint(cmd.OutOrStdout(), "WARNING! This will remove all networks not used by at least one container.\nAre you sure you want to continue? [y/N] ")
-				if !confirmNetworkPrune(cmd.InOrStdin()) {
+				if !confirm(cmd, "WARNING! This will remove all networks not used by at least one container.") {
 					return nil
 				}
 			}
-			m, err := openNetworks(g)
+			m, err := g.openNetworks()
 			if err != nil {
 				return err
 			}
@@ -376,14 +347,7 @@ func networkPruneCmd(g *globalOptions) *cobra.Command {
 			return err
 		},
 	}
-	c.Flags().BoolVar(&force, "force", false, "do not prompt for confirmation")
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	c.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (label=KEY[=VALUE])")
 	return c
-}
-
-func confirmNetworkPrune(r io.Reader) bool {
-	var answer string
-	fmt.Fscanln(r, &answer)
-	a := strings.ToLower(strings.TrimSpace(answer))
-	return a == "y" || a == "yes"
 }

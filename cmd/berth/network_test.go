@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -12,16 +11,11 @@ import (
 	"github.com/berth-dev/berth/netplug"
 )
 
+// berthNetwork runs `berth --root root network args...` in-process and
+// returns its output.
 func berthNetwork(t *testing.T, root, stdin string, args ...string) (string, error) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(append([]string{"--root", root, "network"}, args...))
-	err := cmd.Execute()
-	return out.String(), err
+	return berthInProcess(t, root, stdin, append([]string{"network"}, args...)...)
 }
 
 func TestNetworkCreateOptions(t *testing.T) {
@@ -118,13 +112,88 @@ func TestNetworkCommands(t *testing.T) {
 		insp[0].Labels["tier"] != "front" || insp[0].Options["com.docker.network.driver.mtu"] != "1400" {
 		t.Fatalf("inspect = %+v", insp)
 	}
+	if out := must("", "ls", "-q", "-f", "label=tier=front"); out != "cli-a\n" {
+		t.Fatalf("ls -f label = %q", out)
+	}
+	if out := must("", "inspect", "-f", "{{.Name}} {{.Internal}}", "cli-b"); out != "cli-b true\n" {
+		t.Fatalf("inspect -f = %q", out)
+	}
+	if out := must("", "prune", "-f", "--filter", "label=nothing"); out != "" {
+		t.Fatalf("prune -f of nothing = %q", out)
+	}
 	if out := must("y\n", "prune", "--filter", "label=tier=front"); out != "WARNING! This will remove all networks not used by at least one container.\nAre you sure you want to continue? [y/N] Deleted Networks:\ncli-a\n" {
 		t.Fatalf("prune = %q", out)
 	}
-	if out := must("", "rm", "cli-b"); out != "cli-b\n" {
-		t.Fatalf("rm = %q", out)
+	if out := must("", "rm", "-f", "cli-b", "nope"); out != "cli-b\n" {
+		t.Fatalf("rm -f = %q", out)
 	}
 	if out := must("", "ls", "-q"); out != "" {
 		t.Fatalf("ls after removing everything = %q", out)
+	}
+}
+
+// Docker's short flags of the network commands that need no bridge: -f is
+// force for rm, filter for ls and format for inspect; -f before the
+// command is still the global --file.
+func TestNetworkShortFlagsWithoutNetworks(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	for _, args := range [][]string{
+		{"-f", "/nonexistent/compose.yaml", "network", "rm", "-f", "nope"},
+		{"network", "ls", "-q", "-f", "name=x", "-f", "label=a=b"},
+		{"-f", "/nonexistent/compose.yaml", "network", "ls", "-f", "driver=bridge", "--format", "{{.Name}}"},
+	} {
+		if out, err := berthInProcess(t, root, "", args...); err != nil || out != "" {
+			t.Errorf("berth %v = %q, %v", args, out, err)
+		}
+	}
+	if _, err := berthInProcess(t, root, "", "network", "ls", "-f", "bogus=1"); err == nil || !strings.Contains(err.Error(), `invalid filter "bogus=1"`) {
+		t.Errorf("ls with an unknown filter: %v", err)
+	}
+	if out, err := berthInProcess(t, root, "", "network", "inspect", "-f", "{{.Name}}", "nope"); err == nil || out != "" {
+		t.Errorf("inspect -f of a missing network = %q, %v", out, err)
+	}
+}
+
+func TestNetworkFilters(t *testing.T) {
+	t.Parallel()
+	nets := []netplug.Network{
+		{Name: "front", ID: "aaaa1111", Labels: map[string]string{"tier": "web"}},
+		{Name: "back", ID: "bbbb2222", Labels: map[string]string{"tier": "db", "x": ""}},
+	}
+	for _, tc := range []struct {
+		filters []string
+		want    string
+	}{
+		{nil, "front,back"},
+		{[]string{"name=ron"}, "front"},
+		{[]string{"id=bbbb"}, "back"},
+		{[]string{"label=tier"}, "front,back"},
+		{[]string{"label=tier=db"}, "back"},
+		{[]string{"label=x"}, "back"},
+		{[]string{"name=front", "name=back"}, "front,back"}, // same key: either
+		{[]string{"name=front", "label=tier=db"}, ""},       // keys: all
+		{[]string{"driver=bridge", "scope=local"}, "front,back"},
+		{[]string{"driver=overlay"}, ""},
+	} {
+		match, err := parseNetworkFilters(tc.filters)
+		if err != nil {
+			t.Errorf("%v: %v", tc.filters, err)
+			continue
+		}
+		var got []string
+		for _, n := range nets {
+			if match(n) {
+				got = append(got, n.Name)
+			}
+		}
+		if strings.Join(got, ",") != tc.want {
+			t.Errorf("%v matched %v, want %s", tc.filters, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"name", "until=1h"} {
+		if _, err := parseNetworkFilters([]string{bad}); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("filter %q: %v", bad, err)
+		}
 	}
 }

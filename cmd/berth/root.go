@@ -52,34 +52,45 @@ func newRootCmd() *cobra.Command {
 	for _, f := range commandFactories {
 		root.AddCommand(f(g))
 	}
-	shadowFileShorthand(root, g)
+	shadowGlobalShorthands(root, g)
 	return root
 }
 
-// shadowFileShorthand lets a command use -f for itself (Docker's `rm -f`,
-// `logs -f`), as docker and docker compose do. Cobra would refuse the
-// inherited -f/--file shorthand of the root, so such a command gets its own
-// --file without shorthand, bound to the same option: `berth --file x rm -f`
-// still works, while `-f` after the verb means the verb's own flag.
-func shadowFileShorthand(cmd *cobra.Command, g *globalOptions) {
+// shadowGlobalShorthands lets a command use -f or -p for itself (Docker's
+// `rm -f`, `logs -f`, `run -p`), as docker and docker compose do. Cobra
+// would refuse the inherited shorthand of the root's global flag, so such a
+// command gets the global flag's long form without shorthand, bound to the
+// same option: `berth --file x rm -f` still works, while -f after the verb
+// means the verb's own flag (globalFileFirst turns a -f or -p given before
+// the command name into the long form).
+func shadowGlobalShorthands(cmd *cobra.Command, g *globalOptions) {
 	for _, c := range cmd.Commands() {
-		f := c.Flags().ShorthandLookup("f")
-		if f == nil {
-			f = c.PersistentFlags().ShorthandLookup("f")
+		for _, short := range []string{"f", "p"} {
+			f := c.Flags().ShorthandLookup(short)
+			if f == nil {
+				f = c.PersistentFlags().ShorthandLookup(short)
+			}
+			long := globalShorthands[short]
+			if f == nil || f.Name == long || c.Flags().Lookup(long) != nil {
+				continue
+			}
+			switch short {
+			case "f":
+				c.Flags().StringArrayVar(&g.Files, long, nil, "compose configuration files")
+			case "p":
+				c.Flags().StringVar(&g.ProjectName, long, "", "project name")
+			}
+			_ = c.Flags().MarkHidden(long)
 		}
-		if f != nil && f.Name != "file" && c.Flags().Lookup("file") == nil {
-			c.Flags().StringArrayVar(&g.Files, "file", nil, "compose configuration files")
-			_ = c.Flags().MarkHidden("file")
-		}
-		shadowFileShorthand(c, g)
+		shadowGlobalShorthands(c, g)
 	}
 }
 
-// globalFileFirst rewrites -f given before the command name into --file.
-// Cobra parses every flag with the final command's flag set, so in
-// `berth -f x.yaml logs -f` the first -f would otherwise be taken by logs'
-// own -f (follow); --file reaches the global option through the shadow flag
-// that shadowFileShorthand gives such commands.
+// globalFileFirst rewrites -f and -p given before the command name into
+// --file and --project-name. Cobra parses every flag with the final
+// command's flag set, so in `berth -f x.yaml logs -f` the first -f would
+// otherwise be taken by logs' own -f (follow); the long forms reach the
+// global options through the shadow flags of shadowGlobalShorthands.
 func globalFileFirst(args []string) []string {
 	out := append([]string(nil), args...)
 	for i := 0; i < len(out); i++ {
@@ -87,21 +98,30 @@ func globalFileFirst(args []string) []string {
 		if a == "--" || !strings.HasPrefix(a, "-") {
 			break // the command name: the rest is the command's
 		}
-		switch {
-		case a == "-f":
-			out[i] = "--file"
-			i++ // the value
-		case strings.HasPrefix(a, "-f"):
-			out[i] = "--file=" + strings.TrimPrefix(a[2:], "=")
-		case !strings.Contains(a, "=") && globalValueFlags[a]:
+		if len(a) >= 2 && a[0] == '-' && a[1] != '-' {
+			if long, ok := globalShorthands[a[1:2]]; ok {
+				if len(a) == 2 {
+					out[i] = "--" + long
+					i++ // the value
+				} else {
+					out[i] = "--" + long + "=" + strings.TrimPrefix(a[2:], "=")
+				}
+				continue
+			}
+		}
+		if !strings.Contains(a, "=") && globalValueFlags[a] {
 			i++ // the value
 		}
 	}
 	return out
 }
 
-// globalValueFlags are the global flags that take a separate value.
+// globalShorthands maps the global flags' shorthands that a command may
+// reuse for itself to their long names.
+var globalShorthands = map[string]string{"f": "file", "p": "project-name"}
+
+// globalValueFlags are the global long flags that take a separate value.
 var globalValueFlags = map[string]bool{
-	"--file": true, "-p": true, "--project-name": true, "--project-directory": true,
+	"--file": true, "--project-name": true, "--project-directory": true,
 	"--profile": true, "--env-file": true, "--root": true,
 }

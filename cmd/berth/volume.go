@@ -1,21 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
-	"text/template"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,9 +18,7 @@ import (
 	"github.com/berth-dev/berth/volumes"
 )
 
-// The volume commands follow `docker volume`. One difference: -f is taken
-// by the global --file flag, so force and filter are long flags only
-// (--force, --filter).
+// The volume commands follow `docker volume`.
 func init() {
 	registerCommand(func(g *globalOptions) *cobra.Command {
 		c := &cobra.Command{
@@ -39,50 +29,6 @@ func init() {
 		c.AddCommand(volumeLsCmd(g), volumeCreateCmd(g), volumeInspectCmd(g), volumeRmCmd(g), volumePruneCmd(g))
 		return c
 	})
-}
-
-// openVolumes opens the volume store under the global --root. A volume is
-// in use when a container the runtime knows (running or not) mounts it;
-// the runtime is opened only when that question comes up.
-func openVolumes(g *globalOptions) (*volumes.Manager, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var m *volumes.Manager
-	var states []*runtime.State
-	var listed bool
-	inUse := func(name string) (bool, error) {
-		if !listed {
-			var err error
-			if states, err = volumeContainers(g); err != nil {
-				return false, err
-			}
-			listed = true
-		}
-		for _, st := range states {
-			if m.UsedBy(name, st.Spec.Mounts) {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	m, err := volumes.New(volumes.Options{Root: filepath.Join(g.Root, "volumes"), Logger: log, InUse: inUse})
-	return m, err
-}
-
-// volumeContainers lists every container under --root, for the in-use check.
-func volumeContainers(g *globalOptions) ([]*runtime.State, error) {
-	dir := filepath.Join(g.Root, "containers")
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, nil // no container was ever created here
-	}
-	runDir := os.Getenv("BERTH_RUN_DIR")
-	if runDir == "" {
-		runDir = "/run/berth"
-	}
-	rt, err := runtime.New(runtime.Options{Root: dir, RunDir: runDir})
-	if err != nil {
-		return nil, fmt.Errorf("list containers: %w", err)
-	}
-	return rt.List(context.Background(), nil)
 }
 
 // volumeRow is a volume as `ls` shows it (Docker's field names, so that
@@ -98,6 +44,13 @@ type volumeRow struct {
 
 // Label returns one label's value, for {{.Label "key"}} in templates.
 func (r volumeRow) Label(key string) string { return r.labels[key] }
+
+var volumeTable = listTable[volumeRow]{
+	Header:   "DRIVER\tVOLUME NAME",
+	Cells:    func(r volumeRow) string { return r.Driver + "\t" + r.Name },
+	Quiet:    func(r volumeRow) string { return r.Name },
+	MinWidth: 10,
+}
 
 func rowOf(v *volumes.Volume) volumeRow {
 	var kv []string
@@ -189,7 +142,7 @@ func volumeLsCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := openVolumes(g)
+			m, err := g.openVolumes()
 			if err != nil {
 				return err
 			}
@@ -197,70 +150,17 @@ func volumeLsCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeVolumeList(cmd.OutOrStdout(), vs, format, quiet)
+			rows := make([]volumeRow, len(vs))
+			for i, v := range vs {
+				rows[i] = rowOf(v)
+			}
+			return writeList(cmd.OutOrStdout(), rows, format, quiet, volumeTable)
 		},
 	}
-	c.Flags().StringArrayVar(&filters, "filter", nil, "filter output (label=<key>[=<value>], name=, driver=, dangling=true|false)")
-	c.Flags().StringVar(&format, "format", "", `output format: "table" (default), "json", or a Go template`)
+	c.Flags().StringArrayVarP(&filters, "filter", "f", nil, "filter output (label=<key>[=<value>], name=, driver=, dangling=true|false)")
+	c.Flags().StringVar(&format, "format", "", listFormatHelp)
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display volume names")
 	return c
-}
-
-func writeVolumeList(w io.Writer, vs []*volumes.Volume, format string, quiet bool) error {
-	switch {
-	case quiet:
-		for _, v := range vs {
-			fmt.Fprintln(w, v.Name)
-		}
-	case format == "json":
-		enc := json.NewEncoder(w)
-		for _, v := range vs {
-			if err := enc.Encode(rowOf(v)); err != nil {
-				return err
-			}
-		}
-	case format == "" || format == "table":
-		tw := tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)
-		fmt.Fprintln(tw, "DRIVER\tVOLUME NAME")
-		for _, v := range vs {
-			fmt.Fprintf(tw, "%s\t%s\n", v.Driver, v.Name)
-		}
-		return tw.Flush()
-	default:
-		tmpl, err := parseFormat(format)
-		if err != nil {
-			return err
-		}
-		for _, v := range vs {
-			if err := execFormat(w, tmpl, rowOf(v)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func parseFormat(format string) (*template.Template, error) {
-	format = strings.TrimPrefix(format, "table ")
-	t, err := template.New("format").Funcs(template.FuncMap{
-		"json": func(v any) (string, error) {
-			b, err := json.Marshal(v)
-			return string(b), err
-		},
-	}).Parse(format)
-	if err != nil {
-		return nil, fmt.Errorf("--format: %w", err)
-	}
-	return t, nil
-}
-
-func execFormat(w io.Writer, t *template.Template, v any) error {
-	var b strings.Builder
-	if err := t.Execute(&b, v); err != nil {
-		return fmt.Errorf("--format: %w", err)
-	}
-	_, err := fmt.Fprintln(w, b.String())
-	return err
 }
 
 func volumeCreateCmd(g *globalOptions) *cobra.Command {
@@ -289,7 +189,7 @@ func volumeCreateCmd(g *globalOptions) *cobra.Command {
 				}
 				s.Labels[volumes.LabelAnonymous] = ""
 			}
-			m, err := openVolumes(g)
+			m, err := g.openVolumes()
 			if err != nil {
 				return err
 			}
@@ -314,54 +214,20 @@ func volumeInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Display detailed information on one or more volumes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := openVolumes(g)
+			m, err := g.openVolumes()
 			if err != nil {
 				return err
 			}
-			var out []volumeInspect
-			var errs []error
-			for _, name := range args {
+			return inspectAll(cmd.OutOrStdout(), args, format, func(name string) (volumeInspect, error) {
 				v, err := m.Get(cmd.Context(), name)
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return volumeInspect{}, err
 				}
-				out = append(out, inspectOf(v))
-			}
-			w := cmd.OutOrStdout()
-			switch format {
-			case "":
-				if out == nil {
-					out = []volumeInspect{}
-				}
-				b, err := json.MarshalIndent(out, "", "    ")
-				if err != nil {
-					return err
-				}
-				fmt.Fprintln(w, string(b))
-			case "json":
-				for _, v := range out {
-					b, err := json.Marshal(v)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(w, string(b))
-				}
-			default:
-				tmpl, err := parseFormat(format)
-				if err != nil {
-					return err
-				}
-				for _, v := range out {
-					if err := execFormat(w, tmpl, v); err != nil {
-						return err
-					}
-				}
-			}
-			return errors.Join(errs...)
+				return inspectOf(v), nil
+			})
 		},
 	}
-	c.Flags().StringVar(&format, "format", "", `output format: "json" or a Go template (default: indented JSON array)`)
+	c.Flags().StringVarP(&format, "format", "f", "", inspectFormatHelp)
 	return c
 }
 
@@ -373,7 +239,7 @@ func volumeRmCmd(g *globalOptions) *cobra.Command {
 		Short:   "Remove one or more volumes; a volume in use is refused",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := openVolumes(g)
+			m, err := g.openVolumes()
 			if err != nil {
 				return err
 			}
@@ -388,7 +254,7 @@ func volumeRmCmd(g *globalOptions) *cobra.Command {
 			return errors.Join(errs...)
 		},
 	}
-	c.Flags().BoolVar(&force, "force", false, "do not fail on volumes that do not exist")
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not fail on volumes that do not exist")
 	return c
 }
 
@@ -412,13 +278,11 @@ func volumePruneCmd(g *globalOptions) *cobra.Command {
 				if all {
 					what = "all local volumes"
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)
-				answer, _ := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+				if !confirm(cmd, "WARNING! This will remove "+what+" not used by at least one container.") {
 					return nil
 				}
 			}
-			m, err := openVolumes(g)
+			m, err := g.openVolumes()
 			if err != nil {
 				return err
 			}
@@ -436,22 +300,9 @@ func volumePruneCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVarP(&all, "all", "a", false, "remove all unused volumes, not just anonymous ones")
-	c.Flags().BoolVar(&force, "force", false, "do not prompt for confirmation")
+	c.Flags().BoolVarP(&force, "force", "f", false, "do not prompt for confirmation")
 	c.Flags().StringArrayVar(&filters, "filter", nil, "provide filter values (label=<key>[=<value>], name=, driver=)")
 	return c
-}
-
-// humanSize writes bytes with decimal units and four significant digits,
-// as Docker does ("0B", "1.5kB", "64MB").
-func humanSize(n uint64) string {
-	units := []string{"B", "kB", "MB", "GB", "TB", "PB"}
-	f := float64(n)
-	i := 0
-	for f >= 1000 && i < len(units)-1 {
-		f /= 1000
-		i++
-	}
-	return strconv.FormatFloat(f, 'g', 4, 64) + units[i]
 }
 
 // reconcilerVolumes adapts the volume store to the reconciler's Volumes

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -16,17 +15,10 @@ import (
 )
 
 // berthVolume runs `berth --root root volume args...` in-process and
-// returns its stdout.
+// returns its output.
 func berthVolume(t *testing.T, root, stdin string, args ...string) (string, error) {
 	t.Helper()
-	cmd := newRootCmd()
-	var out bytes.Buffer
-	cmd.SetOut(&out)
-	cmd.SetErr(&out)
-	cmd.SetIn(strings.NewReader(stdin))
-	cmd.SetArgs(append([]string{"--root", root, "volume"}, args...))
-	err := cmd.Execute()
-	return out.String(), err
+	return berthInProcess(t, root, stdin, append([]string{"volume"}, args...)...)
 }
 
 func TestVolumeCommands(t *testing.T) {
@@ -116,15 +108,6 @@ func TestVolumeCommands(t *testing.T) {
 	must("", "rm", "--force", "fast")
 	if out := must("", "ls", "-q"); out != "" {
 		t.Fatalf("ls after removing everything = %q", out)
-	}
-}
-
-func TestHumanSize(t *testing.T) {
-	t.Parallel()
-	for n, want := range map[uint64]string{0: "0B", 999: "999B", 1000: "1kB", 1500: "1.5kB", 64 << 20: "67.11MB", 3e12: "3TB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
 	}
 }
 
@@ -252,4 +235,30 @@ volumes:
 	if err != nil || len(removed) != 4 {
 		t.Fatalf("RemoveProjectVolumes = %v, %v", removed, err)
 	}
+}
+
+// Docker's short flags of the volume commands: -f is force for rm and
+// prune, filter for ls and format for inspect; -f before the command is
+// still the global --file.
+func TestVolumeShortFlags(t *testing.T) {
+	root := t.TempDir()
+	must := func(want string, args ...string) {
+		t.Helper()
+		out, err := berthInProcess(t, root, "", args...)
+		if err != nil || out != want {
+			t.Fatalf("berth %v = %q, %v; want %q", args, out, err, want)
+		}
+	}
+	must("keep\n", "volume", "create", "--label", "tier=db", "keep")
+	must("va\n", "volume", "create", "va")
+	must("vb\n", "volume", "create", "vb")
+	must("keep\n", "-f", "/nonexistent/compose.yaml", "volume", "ls", "-q", "-f", "label=tier")
+	must("va\n", "volume", "ls", "-qf", "name=va")
+	must("keep db\n", "volume", "inspect", "-f", `{{.Name}} {{index .Labels "tier"}}`, "keep")
+	must("va\nmissing\n", "-f", "/nonexistent/compose.yaml", "volume", "rm", "-f", "va", "missing") // as Docker: named even when missing
+	if _, err := berthInProcess(t, root, "", "volume", "rm", "missing"); err == nil {
+		t.Fatal("rm of a missing volume without -f succeeded")
+	}
+	must("Deleted Volumes:\nvb\n\nTotal reclaimed space: 0B\n", "volume", "prune", "-f", "-a", "--filter", "name=vb")
+	must("keep\n", "volume", "ls", "--format", "{{.Name}}")
 }
