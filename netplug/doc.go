@@ -29,7 +29,9 @@
 //
 // # On disk
 //
-//	<Root>/.lock                   flock held by every change (several CLIs may run at once)
+//	<Root>/.lock                   flock: exclusive for network changes, shared for sandbox changes
+//	<Root>/.locks/sb-NN            flocks, one change per sandbox at a time (striped by id hash)
+//	<Root>/.derived.lock           flock around hosts files, the nft table and host-port choice
 //	<Root>/<network>/network.json  versioned, atomic (temp + fsync + rename)
 //	<Root>/<network>/leases/<ip>   one file per address holding the owner
 //	                               (sandbox id), made with O_EXCL; .lock, .last_reserved

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -17,9 +18,9 @@ import (
 	"time"
 )
 
-// Manager owns berth's networks and sandboxes. All changes take a flock on
-// <Root>/.lock, so several berth processes (and goroutines) may use one
-// root at once. A Manager holds no state in memory: every call reads the
+// Manager owns berth's networks and sandboxes. Changes take flocks under
+// Root (see lock below), so several berth processes (and goroutines) may
+// use one root at once, and sandboxes are built in parallel. A Manager holds no state in memory: every call reads the
 // state files, so a killed process loses nothing.
 type Manager struct {
 	opts Options
@@ -81,13 +82,74 @@ func DefaultTable(root string) string {
 	return "berth_" + shortHash(filepath.Clean(root))[:8]
 }
 
-// lock serialises every change to state and kernel objects.
+// Locks (flocks, so they hold across processes and goroutines alike), in
+// the order they are taken:
+//
+//  1. <Root>/.lock: exclusive for changes to networks (create, repair,
+//     remove, prune, stale-sandbox sweep); shared for changes to one
+//     sandbox, so that sandboxes are built in parallel while no network
+//     they use can change or go away.
+//  2. <Root>/.locks/sb-<n>: exclusive per sandbox (striped by a hash of
+//     its id, so the lock files stay few): one change to a sandbox at a
+//     time. The slow kernel work — namespace creation, veth moves (≈ 17 ms
+//     each, KERNEL-NOTES §4), veth deletion — runs under this lock only,
+//     so it overlaps between sandboxes.
+//  3. <Root>/.derived.lock: exclusive around what is derived from every
+//     sandbox's state: hosts files, the nftables table and the choice of
+//     published host ports. Short.
+//
+// IPAM leases have their own lock per network (DiskStore), taken last.
+
+// lock takes lock 1 exclusively: for changes to networks.
 func (m *Manager) lock() (func(), error) {
 	f, err := flock(filepath.Join(m.opts.Root, ".lock"))
 	if err != nil {
 		return nil, err
 	}
 	return func() { funlock(f) }, nil
+}
+
+// sandboxStripes is the number of per-sandbox lock files.
+const sandboxStripes = 64
+
+// lockSandbox takes lock 1 shared and sandbox id's lock 2.
+func (m *Manager) lockSandbox(id string) (func(), error) {
+	g, err := flockShared(filepath.Join(m.opts.Root, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(m.opts.Root, ".locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		funlock(g)
+		return nil, fmt.Errorf("netplug: %w", err)
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	f, err := flock(filepath.Join(dir, fmt.Sprintf("sb-%02d", h.Sum32()%sandboxStripes)))
+	if err != nil {
+		funlock(g)
+		return nil, err
+	}
+	return func() { funlock(f); funlock(g) }, nil
+}
+
+// lockDerived takes lock 3.
+func (m *Manager) lockDerived() (func(), error) {
+	f, err := flock(filepath.Join(m.opts.Root, ".derived.lock"))
+	if err != nil {
+		return nil, err
+	}
+	return func() { funlock(f) }, nil
+}
+
+// withDerived runs fn under lock 3.
+func (m *Manager) withDerived(fn func() error) error {
+	unlock, err := m.lockDerived()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return fn()
 }
 
 // ---------------------------------------------------------------- networks
@@ -168,7 +230,7 @@ func (m *Manager) EnsureNetwork(ctx context.Context, spec NetworkSpec) (*Network
 	if err := m.realizeNetwork(n); err != nil {
 		derr := m.dp.deleteBridge(n.Bridge)
 		os.RemoveAll(m.networkDir(n.Name))
-		if serr := m.syncRules(); derr == nil {
+		if serr := m.withDerived(m.syncRules); derr == nil {
 			derr = serr
 		}
 		if derr != nil {
@@ -194,7 +256,7 @@ func (m *Manager) realizeNetwork(n *networkState) error {
 			m.log.Info("enabled net.ipv4.ip_forward for outbound NAT of berth networks", "network", n.Name)
 		}
 	}
-	return m.syncRules()
+	return m.withDerived(m.syncRules)
 }
 
 // networkWant is a parsed NetworkSpec.
@@ -383,7 +445,7 @@ func (m *Manager) removeNetworkLocked(name string) error {
 	if err := os.Rename(m.networkFile(name), m.networkFile(name)+".removed"); err != nil {
 		return fmt.Errorf("network %s: %w", name, err)
 	}
-	if err := m.syncRules(); err != nil {
+	if err := m.withDerived(m.syncRules); err != nil {
 		return fmt.Errorf("network %s: %w", name, err)
 	}
 	if err := os.RemoveAll(m.networkDir(name)); err != nil {
@@ -469,7 +531,7 @@ func hasLabels(have, want map[string]string) bool {
 	return true
 }
 
-// syncRules rewrites the nftables table from state. Callers hold the lock.
+// syncRules rewrites the nftables table from state. Callers hold lock 3.
 func (m *Manager) syncRules() error {
 	nets, err := m.loadNetworks()
 	if err != nil {
@@ -502,7 +564,7 @@ func (m *Manager) CreateSandbox(ctx context.Context, id string, spec SandboxSpec
 	if err := checkSandboxSpec(id, spec); err != nil {
 		return nil, err
 	}
-	unlock, err := m.lock()
+	unlock, err := m.lockSandbox(id)
 	if err != nil {
 		return nil, err
 	}
@@ -550,7 +612,9 @@ func (m *Manager) CreateSandbox(ctx context.Context, id string, spec SandboxSpec
 	if err := m.saveSandbox(s); err != nil {
 		return nil, err
 	}
-	if err := m.dp.createNetNS(s.NetNSPath); err != nil {
+	// Under lock 3: the shared self-bind of the netns dir is made by the
+	// first sandbox and undone by the last one's deletion.
+	if err := m.withDerived(func() error { return m.dp.createNetNS(s.NetNSPath) }); err != nil {
 		return nil, fmt.Errorf("sandbox %s: network namespace: %w", id, err)
 	}
 	if err := m.writeFiles(s); err != nil {
@@ -608,15 +672,18 @@ func (m *Manager) writeFiles(s *sandboxState) error {
 	if err := writeInPlace(s.ResolvConfPath, rc); err != nil {
 		return fmt.Errorf("sandbox %s: %w", s.ID, err)
 	}
-	all, err := m.loadSandboxes()
-	if err != nil {
-		return err
-	}
-	return m.rewriteHosts(all, s, nil)
+	return m.withDerived(func() error {
+		all, err := m.loadSandboxes()
+		if err != nil {
+			return err
+		}
+		return m.rewriteHosts(all, s, nil)
+	})
 }
 
 // rewriteHosts rewrites the hosts file of self (when not nil) and of every
-// sandbox in all that is on one of self's networks or of extra.
+// sandbox in all that is on one of self's networks or of extra. Callers
+// hold lock 3 and loaded all under it.
 func (m *Manager) rewriteHosts(all []*sandboxState, self *sandboxState, extra []string) error {
 	nets := slices.Clone(extra)
 	if self != nil {
@@ -723,7 +790,7 @@ func (m *Manager) Attach(ctx context.Context, id string, ep Endpoint) (*Endpoint
 		}
 		mac = hw.String()
 	}
-	unlock, err := m.lock()
+	unlock, err := m.lockSandbox(id)
 	if err != nil {
 		return nil, err
 	}
@@ -790,17 +857,21 @@ func (m *Manager) Attach(ctx context.Context, id string, ep Endpoint) (*Endpoint
 	ok = true
 	// From here the attachment stands; the rest is derived and repaired by
 	// the next change.
-	all, err := m.loadSandboxes()
+	err = m.withDerived(func() error {
+		all, err := m.loadSandboxes()
+		if err != nil {
+			return err
+		}
+		if err := m.rewriteHosts(all, s, nil); err != nil {
+			return err
+		}
+		if moveDefault && len(s.Ports) > 0 {
+			return m.syncRules()
+		}
+		return nil
+	})
 	if err != nil {
 		return &info, err
-	}
-	if err := m.rewriteHosts(all, s, nil); err != nil {
-		return &info, err
-	}
-	if moveDefault && len(s.Ports) > 0 {
-		if err := m.syncRules(); err != nil {
-			return &info, err
-		}
 	}
 	m.log.Debug("sandbox attached", "container", id, "network", n.Name, "interface", info.Interface, "ip", ip)
 	return &info, nil
@@ -826,7 +897,7 @@ func (m *Manager) DeleteSandbox(ctx context.Context, id string) error {
 	if err := checkName("sandbox", id); err != nil {
 		return err
 	}
-	unlock, err := m.lock()
+	unlock, err := m.lockSandbox(id)
 	if err != nil {
 		return err
 	}
@@ -858,39 +929,43 @@ func (m *Manager) deleteSandboxLocked(id string) error {
 			errs = append(errs, fmt.Errorf("sandbox %s: network %s: %w", id, n.Name, err))
 		}
 	}
-	if err := m.dp.deleteNetNS(m.NetNSPath(id)); err != nil {
+	if err := m.withDerived(func() error { return m.dp.deleteNetNS(m.NetNSPath(id)) }); err != nil {
 		errs = append(errs, fmt.Errorf("sandbox %s: %w", id, err))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...) // state kept: the next call retries
 	}
-	if err := os.RemoveAll(m.filesDir(id)); err != nil {
-		return fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if err := os.Remove(m.sandboxFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("sandbox %s: %w", id, err)
-	}
-	if s == nil {
-		return nil
-	}
-	if len(s.Ports) > 0 {
-		if err := m.syncRules(); err != nil {
+	// Files and state go under lock 3: a hosts rewrite of another sandbox
+	// that loaded this one must not write its hosts file back afterwards.
+	return m.withDerived(func() error {
+		if err := os.RemoveAll(m.filesDir(id)); err != nil {
+			return fmt.Errorf("sandbox %s: %w", id, err)
+		}
+		if err := os.Remove(m.sandboxFile(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("sandbox %s: %w", id, err)
+		}
+		if s == nil {
+			return nil
+		}
+		if len(s.Ports) > 0 {
+			if err := m.syncRules(); err != nil {
+				return err
+			}
+		}
+		var touched []string
+		for _, ep := range s.Endpoints {
+			touched = append(touched, ep.Network)
+		}
+		all, err := m.loadSandboxes()
+		if err != nil {
 			return err
 		}
-	}
-	var touched []string
-	for _, ep := range s.Endpoints {
-		touched = append(touched, ep.Network)
-	}
-	all, err := m.loadSandboxes()
-	if err != nil {
-		return err
-	}
-	if err := m.rewriteHosts(all, nil, touched); err != nil {
-		return err
-	}
-	m.log.Debug("sandbox deleted", "container", id)
-	return nil
+		if err := m.rewriteHosts(all, nil, touched); err != nil {
+			return err
+		}
+		m.log.Debug("sandbox deleted", "container", id)
+		return nil
+	})
 }
 
 // Sandbox returns one sandbox.

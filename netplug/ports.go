@@ -31,11 +31,16 @@ func (m *Manager) Publish(ctx context.Context, id string, ports []PortMapping) (
 		}
 		reqs = append(reqs, r)
 	}
-	unlock, err := m.lock()
+	unlock, err := m.lockSandbox(id)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	unlockDerived, err := m.lockDerived()
+	if err != nil {
+		return nil, err
+	}
+	defer unlockDerived()
 	s, err := m.loadSandbox(id)
 	if err != nil {
 		return nil, err

@@ -592,6 +592,68 @@ func TestManagerParallelAttach(t *testing.T) {
 	}
 }
 
+// Sandboxes are deleted while others are attached, all at once (they take
+// per-sandbox locks): a deleted sandbox leaves no files behind (no peer's
+// hosts rewrite brings its hosts file back), and every survivor's hosts
+// file lists exactly the survivors.
+func TestManagerParallelDeleteAndAttach(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	m, dp := newFakeManager(t)
+	if _, err := m.EnsureNetwork(ctx, NetworkSpec{Name: "n"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	attach := func(id string) error {
+		if _, err := m.CreateSandbox(ctx, id, SandboxSpec{Hostname: id}); err != nil {
+			return err
+		}
+		_, err := m.Attach(ctx, id, Endpoint{Network: "n", Aliases: []string{"svc"}})
+		return err
+	}
+	for i := range n {
+		if err := attach(fmt.Sprintf("old%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	for i := range n {
+		wg.Add(2)
+		go func() { defer wg.Done(); errs[i] = m.DeleteSandbox(ctx, fmt.Sprintf("old%d", i)) }()
+		go func() { defer wg.Done(); errs[n+i] = attach(fmt.Sprintf("new%d", i)) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("op %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		if _, err := os.Stat(m.filesDir(fmt.Sprintf("old%d", i))); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("files of deleted sandbox old%d remain (stat: %v)", i, err)
+		}
+	}
+	sbs, err := m.Sandboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sbs) != n {
+		t.Fatalf("%d sandboxes left, want %d", len(sbs), n)
+	}
+	for _, s := range sbs {
+		hosts, _ := os.ReadFile(s.HostsPath)
+		if c := strings.Count(string(hosts), " svc\n"); c != n || strings.Contains(string(hosts), "old") {
+			t.Errorf("%s's hosts file lists %d endpoints (want the %d new ones):\n%s", s.ID, c, n, hosts)
+		}
+	}
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if len(dp.links) != n || len(dp.netns) != n {
+		t.Errorf("kernel objects left: %d veths, %d netns; want %d each", len(dp.links), len(dp.netns), n)
+	}
+}
+
 // State written by version 1 still loads (persisted formats carry a
 // version; samples live in testdata).
 func TestLoadStateV1(t *testing.T) {

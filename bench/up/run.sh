@@ -2,7 +2,8 @@
 # Project lifecycle benchmark (see main.go): a 20-service busybox stack
 # with berth, and with PODMAN=1 the same stack with Debian's podman and
 # podman-compose (installed here with apt, only then). Needs root and
-# busybox-static. SERVICES and ROUNDS tune it.
+# busybox-static. SERVICES and ROUNDS tune it; NO_SHIM=1 leaves berth-shim
+# out (berth then re-executes itself).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PATH:/usr/local/go/bin
@@ -17,6 +18,10 @@ fi
 bin=$(mktemp -d /var/tmp/berth-bench-up.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 go build -o "$bin/berth" ./cmd/berth
+# berth re-executes berth-shim (when it sits next to it) as each
+# container's shim and init, as an installed berth does; without it every
+# container pays the full berth binary's start-up twice.
+[ "${NO_SHIM:-0}" = 1 ] || CGO_ENABLED=0 go build -o "$bin/berth-shim" ./runtime/cmd/berth-shim
 go build -o "$bin/upbench" ./bench/up
 flags=(-berth "$bin/berth" -services "$SERVICES" -rounds "$ROUNDS")
 [ "$PODMAN" = 1 ] && flags+=(-podman)

@@ -131,6 +131,11 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 		return nil
 	}
 
+	if !o.noStart {
+		if err := checkHostPorts(ctx, env, o.services, o.noDeps); err != nil {
+			return err
+		}
+	}
 	lock, err := env.lock(ctx, cmd.ErrOrStderr())
 	if err != nil {
 		return err
