@@ -35,7 +35,8 @@ func (s *Store) Tag(ctx context.Context, src, dst string) error {
 
 // RemoveOptions change Remove.
 type RemoveOptions struct {
-	// Force removes an image a container uses, and an image with several
+	// Force untags an image a container uses (it stays, dangling, until
+	// no container uses it), and removes an image with several
 	// names when addressed by ID.
 	Force bool
 }
@@ -87,18 +88,25 @@ func (s *Store) Remove(ctx context.Context, ref string, o RemoveOptions) (Remove
 		if !deleteImage {
 			return nil
 		}
-		if !o.Force {
-			if used, err := s.inUse(img.ID); err != nil {
-				return err
-			} else if used {
-				return fmt.Errorf("image %s (%s): %w; stop and remove the container or force", ref, img.ShortID(), ErrInUse)
-			}
+		used, err := s.inUse(img.ID)
+		if err != nil {
+			return err
+		}
+		if used && !o.Force {
+			return fmt.Errorf("image %s (%s): %w; stop and remove the container or force", ref, img.ShortID(), ErrInUse)
 		}
 		for _, n := range img.RepoTags {
 			res.Untagged = append(res.Untagged, n)
 		}
 		for _, n := range img.RepoDigests {
 			res.Untagged = append(res.Untagged, n)
+		}
+		if used {
+			// Forced while a container uses it: untag only, as Docker does.
+			// The image stays, dangling, so the container's layers remain;
+			// prune removes it once no container uses it.
+			img.RepoTags, img.RepoDigests = nil, nil
+			return nil
 		}
 		delete(idx.Images, img.ID)
 		res.Deleted = append(res.Deleted, img.ID)

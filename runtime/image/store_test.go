@@ -525,9 +525,24 @@ func TestTagRemovePrune(t *testing.T) {
 	if _, err := os.Stat(ia.Layers[0].Dir); err != nil {
 		t.Errorf("shared base layer removed: %v", err)
 	}
+	// Forced while in use: untagged, but the image and its layers stay for
+	// the container, as with Docker; prune takes it once it is unused.
 	res, err = s.Remove(ctx, reg.Ref("r/a:1"), RemoveOptions{Force: true})
-	if err != nil || len(res.Deleted) != 1 {
-		t.Fatalf("rm -f: %+v %v", res, err)
+	if err != nil || len(res.Deleted) != 0 || len(res.Untagged) == 0 {
+		t.Fatalf("rm -f of an image in use: %+v %v", res, err)
+	}
+	if got, err := s.Get(ctx, ia.ID); err != nil || len(got.RepoTags) != 0 {
+		t.Fatalf("rm -f of an image in use: want it kept untagged, got %+v %v", got, err)
+	}
+	if _, err := os.Stat(ia.Layers[0].Dir); err != nil {
+		t.Fatalf("rm -f removed a layer a container uses: %v", err)
+	}
+	if res, err := s.Prune(ctx, PruneOptions{}); err != nil || len(res.Deleted) != 0 {
+		t.Fatalf("prune removed an image in use: %+v %v", res, err)
+	}
+	used[ia.ID] = false
+	if pr, err := s.Prune(ctx, PruneOptions{}); err != nil || len(pr.Deleted) != 1 {
+		t.Fatalf("prune of the unused dangling image: %+v %v", pr, err)
 	}
 	for _, sub := range []string{"layers", "blobs/sha256"} {
 		ents, _ := os.ReadDir(filepath.Join(s.dir, sub))
