@@ -75,16 +75,16 @@ func noManifest(err error) bool {
 }
 
 func openComposeFor(g *globalOptions, p *spec.Project) (*composeEnv, error) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rt, store, err := openRuntime(g)
+	log := g.logger()
+	rt, store, err := g.openRuntime()
 	if err != nil {
 		return nil, err
 	}
-	nets, err := openNetworks(g)
+	nets, err := g.openNetworks()
 	if err != nil {
 		return nil, err
 	}
-	vols, err := openVolumes(g)
+	vols, err := g.openVolumes()
 	if err != nil {
 		return nil, err
 	}

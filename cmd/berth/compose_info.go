@@ -302,7 +302,7 @@ func newLsCmd(g *globalOptions) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return err
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -47,33 +46,6 @@ func newContainerCmd(g *globalOptions) *cobra.Command {
 		containerPortCmd(g),
 	)
 	return c
-}
-
-// runDir is where runtime files live: $BERTH_RUN_DIR or /run/berth.
-func runDir() string {
-	if d := os.Getenv("BERTH_RUN_DIR"); d != "" {
-		return d
-	}
-	return "/run/berth"
-}
-
-// openRuntime opens the container runtime under --root, with the image
-// store as its image source.
-func openRuntime(g *globalOptions) (*runtime.Runtime, *image.Store, error) {
-	store, err := openImageStore(g)
-	if err != nil {
-		return nil, nil, err
-	}
-	rt, err := runtime.New(runtime.Options{
-		Root:   filepath.Join(g.Root, "containers"),
-		RunDir: runDir(),
-		Images: runtimeImages{store: store},
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return rt, store, nil
 }
 
 // berthErr gives Docker's exit code 125 to an error of berth itself, and
@@ -442,11 +414,11 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 	if err != nil {
 		return berthErr(err)
 	}
-	rt, store, err := openRuntime(g)
+	rt, store, err := g.openRuntime()
 	if err != nil {
 		return berthErr(err)
 	}
-	nets, err := openNetplug(g)
+	nets, err := g.openNetworks()
 	if err != nil {
 		return berthErr(err)
 	}
@@ -463,7 +435,7 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 	// A detached --rm container is removed by its shim; in the foreground
 	// we remove it ourselves after reading its exit code.
 	spec.AutoRemove = o.rm && !foreground
-	st, err := createWithNetwork(ctx, cmd.ErrOrStderr(), rt, nets, img, np, spec)
+	st, err := createWithNetwork(ctx, g, cmd.ErrOrStderr(), rt, nets, img, np, spec)
 	if err != nil {
 		return berthErr(err)
 	}
@@ -502,8 +474,8 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 // createWithNetwork makes the container's network (sandbox, networks,
 // published ports) and then the container, under the container-network
 // lock. A port conflict or any other failure leaves nothing behind.
-func createWithNetwork(ctx context.Context, warn io.Writer, rt *runtime.Runtime, nets *netplug.Manager, img *image.Image, np netPlan, spec runtime.Spec) (*runtime.State, error) {
-	unlock, err := netLock()
+func createWithNetwork(ctx context.Context, g *globalOptions, warn io.Writer, rt *runtime.Runtime, nets *netplug.Manager, img *image.Image, np netPlan, spec runtime.Spec) (*runtime.State, error) {
+	unlock, err := netLock(g)
 	if err != nil {
 		return nil, err
 	}
@@ -609,7 +581,7 @@ func containerStartCmd(g *globalOptions) *cobra.Command {
 		Short: "Start one or more created or stopped containers",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -649,7 +621,7 @@ func containerStopCmd(g *globalOptions, verb string) *cobra.Command {
 		Short: map[string]string{"stop": "Stop running containers (stop signal, then SIGKILL after the timeout)", "restart": "Restart containers"}[verb],
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -701,7 +673,7 @@ func containerKillCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return berthErr(err)
 			}
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -726,11 +698,11 @@ func containerRmCmd(g *globalOptions) *cobra.Command {
 		Short:   "Remove containers (-f/--force: also running ones)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
-			nets, err := openNetplug(g)
+			nets, err := g.openNetworks()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -746,7 +718,7 @@ func containerRmCmd(g *globalOptions) *cobra.Command {
 				fmt.Fprintln(cmd.OutOrStdout(), ref)
 			}
 			// Sandboxes of detached --rm containers that have exited since.
-			if unlock, err := netLock(); err == nil {
+			if unlock, err := netLock(g); err == nil {
 				if err := collectSandboxes(cmd.Context(), rt, nets); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), "berth: collect network sandboxes:", err)
 				}
@@ -834,7 +806,7 @@ func containerLsCmd(g *globalOptions, verb string) *cobra.Command {
 				lk, lv, _ := strings.Cut(v, "=")
 				labels[lk] = lv
 			}
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -915,7 +887,7 @@ func containerLogsCmd(g *globalOptions) *cobra.Command {
 			if opts.Until, err = parseSince(until); err != nil {
 				return berthErr(err)
 			}
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -967,7 +939,7 @@ func containerExecCmd(g *globalOptions) *cobra.Command {
 		Short: "Run a command in a running container",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -1058,11 +1030,11 @@ func containerInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show the full state of containers as JSON",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
-			nets, err := openNetplug(g)
+			nets, err := g.openNetworks()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -1092,7 +1064,7 @@ func containerPauseCmd(g *globalOptions, verb string) *cobra.Command {
 		Short: map[string]string{"pause": "Freeze all processes of containers", "unpause": "Thaw paused containers"}[verb],
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -1118,7 +1090,7 @@ func containerCpCmd(g *globalOptions) *cobra.Command {
 		Short: "Copy files between a container and the host",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -1153,7 +1125,7 @@ func containerTopCmd(g *globalOptions) *cobra.Command {
 		Short: "Display the running processes of a container",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
@@ -1177,7 +1149,7 @@ func containerWaitCmd(g *globalOptions) *cobra.Command {
 		Short: "Block until containers stop, then print their exit codes",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}

@@ -180,7 +180,6 @@ func parseNetOptions(o *netOptions) (netPlan, error) {
 
 // openNetplug opens the network state under --root (openNetworks, which
 // honours $BERTH_NETWORK_POOL).
-func openNetplug(g *globalOptions) (*netplug.Manager, error) { return openNetworks(g) }
 
 // newSandboxID names the sandbox of a container that is about to be made.
 func newSandboxID(name string) string {
@@ -405,11 +404,11 @@ func collectSandboxes(ctx context.Context, rt *runtime.Runtime, nets *netplug.Ma
 
 // netLock serialises the making of single containers' sandboxes with
 // collectSandboxes, across processes.
-func netLock() (func(), error) {
-	if err := os.MkdirAll(runDir(), 0o711); err != nil {
+func netLock(g *globalOptions) (func(), error) {
+	if err := os.MkdirAll(g.runDir(), 0o711); err != nil {
 		return nil, err
 	}
-	return lockPath(filepath.Join(runDir(), "container-net.lock"))
+	return lockPath(filepath.Join(g.runDir(), "container-net.lock"))
 }
 
 // portBinding and endpointSettings are Docker's shapes in inspect.
@@ -545,11 +544,11 @@ func containerPortCmd(g *globalOptions) *cobra.Command {
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := openRuntime(g)
+			rt, _, err := g.openRuntime()
 			if err != nil {
 				return berthErr(err)
 			}
-			nets, err := openNetplug(g)
+			nets, err := g.openNetworks()
 			if err != nil {
 				return berthErr(err)
 			}

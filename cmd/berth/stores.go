@@ -158,11 +158,3 @@ func (g *globalOptions) containerStates() func() ([]*runtime.State, error) {
 		return states, nil
 	}
 }
-
-// Package-level forms of the openers, kept until their callers in files
-// other helpers own switch to the methods: openImageStore (container.go),
-// openNetworks and openVolumes (compose.go). Remove them then.
-
-func openImageStore(g *globalOptions) (*image.Store, error)   { return g.openImages() }
-func openNetworks(g *globalOptions) (*netplug.Manager, error) { return g.openNetworks() }
-func openVolumes(g *globalOptions) (*volumes.Manager, error)  { return g.openVolumes() }
