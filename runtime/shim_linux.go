@@ -73,6 +73,10 @@ func shimMain() int {
 	return 0
 }
 
+// trimDelay is how long a container must run before its shim trims its
+// own memory (trimMemory costs a GC and a few milliseconds).
+const trimDelay = 100 * time.Millisecond
+
 type shim struct {
 	st  *State
 	log *slog.Logger
@@ -220,9 +224,18 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	}
 	s.started = true
 	report(shimResult{Pid: pid, PidStart: pidStart})
-	trimMemory()
 
-	err = cmd.Wait()
+	// A container still running after trimDelay is a long-lived one: only
+	// then give back the start-up memory. One that exits at once (a
+	// one-off command, a crash loop) is reaped without paying for it.
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-time.After(trimDelay):
+		trimMemory()
+		err = <-waited
+	}
 	s.finishedAt = time.Now().UTC()
 	code := exitCode(cmd.ProcessState)
 	// The process's pid ns died with it, so the pipes close; processes that
