@@ -401,6 +401,11 @@ func (e *Executor) createWith(ctx context.Context, p *spec.Project, s *spec.Serv
 		}
 		rs.Mounts = mounts
 	}
+	files, err := e.fileMounts(s)
+	if err != nil {
+		return Container{}, fmt.Errorf("container %s: %w", rs.Name, err)
+	}
+	rs.Mounts = append(rs.Mounts, files...)
 	defer func() {
 		if err != nil && ownSandbox(s) && e.Deps.Networks != nil {
 			if derr := e.Deps.Networks.DeleteSandbox(context.WithoutCancel(ctx), rs.Name); derr != nil {

@@ -25,7 +25,9 @@ func convertProject(cp *types.Project, loc *locator) (*Project, []*Error) {
 		p.ConfigFiles = append(p.ConfigFiles, f.display)
 	}
 	for _, name := range sortedKeys(cp.Services) {
-		p.Services = append(p.Services, c.service(cp.Services[name]))
+		svc := c.service(cp.Services[name])
+		svc.Files = c.files("services."+name, cp, cp.Services[name])
+		p.Services = append(p.Services, svc)
 	}
 	p.DisabledServices = sortedKeys(cp.DisabledServices)
 	p.ActiveProfiles = sortedCopy(cp.Profiles)
@@ -47,7 +49,7 @@ func convertProject(cp *types.Project, loc *locator) (*Project, []*Error) {
 	for _, what := range []struct {
 		key string
 		n   int
-	}{{"secrets", len(cp.Secrets)}, {"configs", len(cp.Configs)}, {"models", len(cp.Models)}, {"jobs", len(cp.Jobs) + len(cp.DisabledJobs)}} {
+	}{{"models", len(cp.Models)}, {"jobs", len(cp.Jobs) + len(cp.DisabledJobs)}} {
 		if what.n > 0 {
 			c.warn(what.key, "not supported by berth; ignored")
 		}
@@ -518,8 +520,6 @@ func (c *converter) logging(base string, s types.ServiceConfig) Logging {
 func (c *converter) unsupported(base string, s types.ServiceConfig) {
 	set := map[string]bool{
 		"build":               s.Build != nil,
-		"secrets":             len(s.Secrets) > 0,
-		"configs":             len(s.Configs) > 0,
 		"devices":             len(s.Devices) > 0,
 		"gpus":                len(s.Gpus) > 0,
 		"ipc":                 s.Ipc != "",

@@ -10,6 +10,9 @@
 //   - validation: the JSON Schema (compose-go's embedded Compose schema plus
 //     berth's schema for pods, see schemas/) and a list of small semantic
 //     checks; errors name file:line:col and the key path;
+//   - secrets and configs, resolved per service into FileMounts (target,
+//     and a host file or the content of an environment variable or
+//     `content:`); the reconciler mounts them;
 //   - the normalized model (Project, Service, Network, Volume, Pod) that the
 //     rest of berth sees — no compose-go type leaks out of this package;
 //   - each service's config hash (see hash.go for what is in and out).

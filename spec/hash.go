@@ -68,6 +68,7 @@ type hashInput struct {
 	DNSOpt        []string
 	Mounts        []Mount
 	Tmpfs         []string
+	Files         []FileMount `json:",omitempty"`
 	Labels        map[string]string
 	Logging       Logging
 	Links         []string
@@ -124,6 +125,7 @@ func ConfigHash(s *Service, pod *Pod) string {
 		DNSOpt:        s.DNSOpt,
 		Mounts:        s.Mounts,
 		Tmpfs:         s.Tmpfs,
+		Files:         s.Files,
 		Labels:        s.Labels,
 		Logging:       s.Logging,
 		Links:         sortedCopy(s.Links),

@@ -446,9 +446,6 @@ services:
     build: .
     devices: ["/dev/null:/dev/null"]
     x-custom: ignored silently
-secrets:
-  s:
-    file: ./s
 `)
 	var got []string
 	for _, w := range p.Warnings {
@@ -457,7 +454,6 @@ secrets:
 	want := []string{
 		`compose.yaml:6:5: services.web.build: building images is not supported by berth; build is ignored and image "x" is used`,
 		"compose.yaml:7:5: services.web.devices: not supported by berth; ignored",
-		"compose.yaml:9:1: secrets: not supported by berth; ignored",
 	}
 	for i := range got {
 		got[i] = got[i][strings.Index(got[i], "compose.yaml"):]

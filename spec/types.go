@@ -130,6 +130,8 @@ type Service struct {
 	Mounts []Mount `yaml:"volumes,omitempty" json:"volumes,omitempty"`
 	// Tmpfs is the short `tmpfs:` list, "path[:options]" as written.
 	Tmpfs []string `yaml:"tmpfs,omitempty" json:"tmpfs,omitempty"`
+	// Files are the service's secrets and configs, resolved (see FileMount).
+	Files []FileMount `yaml:"files,omitempty" json:"files,omitempty"`
 
 	Labels  map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
 	Logging Logging           `yaml:"logging,omitempty" json:"logging,omitempty"`
