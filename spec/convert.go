@@ -22,7 +22,7 @@ func convertProject(cp *types.Project, loc *locator) (*Project, []*Error) {
 		Environment: map[string]string(cp.Environment),
 	}
 	for _, f := range loc.files {
-		p.ConfigFiles = append(p.ConfigFiles, f.display)
+		p.ConfigFiles = append(p.ConfigFiles, f.path)
 	}
 	for _, name := range sortedKeys(cp.Services) {
 		svc := c.service(cp.Services[name])

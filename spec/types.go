@@ -16,7 +16,8 @@ type Project struct {
 	// WorkingDir is the absolute project directory; relative paths in the
 	// manifests were resolved against it.
 	WorkingDir string `yaml:"working_dir" json:"working_dir"`
-	// ConfigFiles are the manifests that were merged, in order. "-" stands
+	// ConfigFiles are the manifests that were merged, in order, as absolute
+	// paths (Compose records them so in its labels). "-" stands
 	// for stdin.
 	ConfigFiles []string `yaml:"config_files" json:"config_files"`
 	// Environment is the environment used for interpolation (process env
