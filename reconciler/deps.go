@@ -33,6 +33,8 @@ var (
 	ErrLocked          = errors.New("project is locked by another berth command")
 	ErrDependency      = errors.New("dependency failed")
 	ErrNotSupported    = errors.New("not supported on this platform")
+	// ErrInUse marks a volume that a container still mounts.
+	ErrInUse = errors.New("in use")
 )
 
 // Container is what the reconciler needs to know of one existing container.
@@ -231,6 +233,12 @@ type Volumes interface {
 	Mounts(ctx context.Context, r MountRequest) ([]runtime.Mount, error)
 	// RemoveProjectVolumes removes the project's volumes except keep.
 	RemoveProjectVolumes(ctx context.Context, project string, keep []string) ([]string, error)
+	// ReleaseAnonymous detaches the project's anonymous volumes from their
+	// services (`down` without -v): they stay, labelled with the project,
+	// but the next `up` creates fresh ones. It returns the released
+	// volumes' new names. A volume still in use is left alone; its error
+	// (one per volume, joined with errors.Join) matches ErrInUse.
+	ReleaseAnonymous(ctx context.Context, project string) ([]string, error)
 }
 
 // Deps bundles what Apply and the Supervisor drive.

@@ -26,7 +26,8 @@ type DownOptions struct {
 // Down stops and removes everything of the project: its containers
 // (one-offs and orphans included; dependents stopped before what they
 // depend on), sandboxes, networks (not external ones), with -v its volumes
-// (not external ones), with --rmi its images, and its state dir. p may be
+// (not external ones), with --rmi its images, and its state dir. Without
+// -v the anonymous volumes are released (kept, but not reused). p may be
 // nil when the manifest is gone: what is found by label is removed anyway.
 // Removing what is already gone succeeds, so Down converges after a crash.
 func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o DownOptions) error {
@@ -95,6 +96,9 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 	}
 	if e.Monitor != nil {
 		e.Monitor.Close()
+	}
+	if !o.RemoveVolumes {
+		errs = append(errs, e.releaseAnonymous(ctx, project)...)
 	}
 	if e.Deps.Networks != nil {
 		sbs, err := e.Deps.Networks.ListSandboxes(ctx, project)
@@ -216,4 +220,43 @@ func stopLevels(p *spec.Project, cs []Container) [][]Container {
 		levels[d] = append(levels[d], c)
 	}
 	return levels
+}
+
+// releaseAnonymous detaches the project's anonymous volumes from their
+// services once the containers are gone, so that the next `up` starts with
+// fresh ones while the data stays on disk (Compose: anonymous volumes are
+// kept across recreate, not across down/up; `down -v` removes them, and the
+// released ones too as they keep the project label). A volume still in use
+// is a warning, not a failure: it is simply reused by the next `up`.
+//
+// A down killed after removing the containers but before this step leaves
+// the volumes under their service-derived names: a following `up` reuses
+// them (the old data comes back, as if `down` had not been run), a
+// following `down` releases them, and `down -v` removes them either way.
+// Killed half way through, some volumes are released and some are not;
+// the volume store keeps each one whole (see volumes.Manager.ReleaseAnonymous).
+func (e *Executor) releaseAnonymous(ctx context.Context, project string) []error {
+	if e.Deps.Volumes == nil {
+		return nil
+	}
+	released, err := e.Deps.Volumes.ReleaseAnonymous(ctx, project)
+	if len(released) > 0 {
+		e.Log.Debug("anonymous volumes released", "project", project, "volumes", released)
+	}
+	if err == nil {
+		return nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	var errs []error
+	for _, p := range parts {
+		if errors.Is(p, ErrInUse) {
+			e.Log.Warn("anonymous volume kept for the next up", "project", project, "err", p)
+			continue
+		}
+		errs = append(errs, fmt.Errorf("down %s: release anonymous volumes: %w", project, p))
+	}
+	return errs
 }

@@ -43,8 +43,9 @@
 // the same replica of the same service therefore finds the same volume, which
 // is what Compose achieves by handing the old container's anonymous volumes to
 // the new one; `down -v` (RemoveProject) removes them with the named ones.
-// `down` without -v should call ReleaseAnonymous: it renames them to random
-// names (data kept, project label kept), so that the next `up` starts with
+// `down` without -v calls ReleaseAnonymous once the containers are gone: it
+// renames them to random names (data kept, project label kept, so `down -v`
+// and `volume prune` still find them), so that the next `up` starts with
 // fresh anonymous volumes, again as with Compose. Outside a project an
 // anonymous volume always gets a random name.
 //

@@ -360,3 +360,24 @@ func (a reconcilerVolumes) Mounts(ctx context.Context, r reconciler.MountRequest
 func (a reconcilerVolumes) RemoveProjectVolumes(ctx context.Context, project string, keep []string) ([]string, error) {
 	return a.m.RemoveProject(ctx, project, keep)
 }
+
+// ReleaseAnonymous marks each in-use part of the volume store's joined
+// error with reconciler.ErrInUse, so that down can warn about those alone.
+func (a reconcilerVolumes) ReleaseAnonymous(ctx context.Context, project string) ([]string, error) {
+	released, err := a.m.ReleaseAnonymous(ctx, project)
+	if err == nil {
+		return released, nil
+	}
+	parts := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		parts = j.Unwrap()
+	}
+	out := make([]error, 0, len(parts))
+	for _, e := range parts {
+		if errors.Is(e, volumes.ErrInUse) {
+			e = fmt.Errorf("%w (%w)", e, reconciler.ErrInUse)
+		}
+		out = append(out, e)
+	}
+	return released, errors.Join(out...)
+}
