@@ -105,15 +105,25 @@ func (r *Runtime) AttachStdin(ctx context.Context, ref string) (*Stdin, error) {
 		return nil, err
 	}
 	defer done()
+	// The shim stops serving once the process has exited (and been
+	// reaped): a failure then says the container is done, which a caller
+	// that started it a moment ago (`run -it busybox true`) can tell apart
+	// with errors.Is(err, ErrInvalidState).
+	failed := func(err error) error {
+		if !alive(st.Pid, st.PidStart) {
+			return &TransitionError{ID: id, Op: "attach to", Status: StatusExited}
+		}
+		return fmt.Errorf("attach to %s: %w", shortID(id), err)
+	}
 	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: p, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("attach to %s: %w", shortID(id), err)
+		return nil, failed(err)
 	}
 	defer c.Close()
 	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
 	_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return nil, fmt.Errorf("attach to %s: %w", shortID(id), err)
+		return nil, failed(err)
 	}
 	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(msgs) == 0 {

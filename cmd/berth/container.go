@@ -512,16 +512,29 @@ func createWithNetwork(ctx context.Context, g *globalOptions, warn io.Writer, rt
 func attach(ctx context.Context, cmd *cobra.Command, rt *runtime.Runtime, id string, stdin, tty bool) (int, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var in *runtime.Stdin
 	if stdin {
-		in, err := rt.AttachStdin(ctx, id)
-		if err != nil {
-			return 125, err
-		}
-		defer in.Close()
 		if tty && term.IsTerminal(int(os.Stdin.Fd())) {
+			// Raw before the first output: the container's pty has
+			// already translated it (a process that exits before we
+			// attach still prints through here).
 			if old, err := term.MakeRaw(int(os.Stdin.Fd())); err == nil {
 				defer term.Restore(int(os.Stdin.Fd()), old)
 			}
+		}
+		var err error
+		in, err = rt.AttachStdin(ctx, id)
+		if errors.Is(err, runtime.ErrInvalidState) {
+			// The process was quicker than us (`run -it busybox true`):
+			// its output and exit code are still collected below.
+			stdin = false
+		} else if err != nil {
+			return 125, err
+		}
+	}
+	if stdin {
+		defer in.Close()
+		if tty && term.IsTerminal(int(os.Stdin.Fd())) {
 			resize := func() {
 				if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil {
 					in.Resize(uint16(h), uint16(w))

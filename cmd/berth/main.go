@@ -24,7 +24,7 @@ func main() {
 // *exitError.
 func run(args []string) int {
 	cmd := newRootCmd()
-	cmd.SetArgs(globalFileFirst(args))
+	cmd.SetArgs(withDockerAliases(cmd, globalFileFirst(args)))
 	err := cmd.Execute()
 	if err == nil {
 		return 0
