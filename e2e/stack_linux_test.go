@@ -195,21 +195,30 @@ func (s *stack) ps(fileArgs []string) []psRow {
 
 // containerState is the part of `berth container inspect` the tests read.
 type containerState struct {
-	ID           string `json:"id"`
-	Status       string `json:"status"`
-	Pid          int    `json:"pid"`
-	RestartCount int    `json:"restartCount"`
-	CgroupPath   string `json:"cgroupPath"`
+	ID           string
+	Status       string
+	Pid          int
+	RestartCount int
+	CgroupPath   string
 }
 
 func (s *stack) inspect(id string) containerState {
 	s.t.Helper()
 	out := s.must("container", "inspect", id)
-	var st []containerState
+	// Docker's inspect shape, plus berth's own section.
+	var st []struct {
+		ID    string `json:"Id"`
+		State struct {
+			Status string
+			Pid    int
+		}
+		RestartCount int
+		Berth        struct{ CgroupPath string }
+	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 {
 		s.t.Fatalf("container inspect %s: %v\n%s", id, err, out)
 	}
-	return st[0]
+	return containerState{ID: st[0].ID, Status: st[0].State.Status, Pid: st[0].State.Pid, RestartCount: st[0].RestartCount, CgroupPath: st[0].Berth.CgroupPath}
 }
 
 // record notes the test's bridges, veths and cgroups while the stack is

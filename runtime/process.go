@@ -244,3 +244,7 @@ func dedupeGroups(gs []int) []int {
 	}
 	return out
 }
+
+// CommandLine is the argv a container runs: its entrypoint and cmd merged
+// with the image's as Docker does (inspect shows it as Path and Args).
+func CommandLine(s *Spec, img ImageConfig) ([]string, error) { return commandLine(s, img) }

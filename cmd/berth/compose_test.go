@@ -112,13 +112,11 @@ func names(m map[string]string) []string {
 func (cp *composeProject) initPid(id string) int {
 	cp.t.Helper()
 	out := mustBerth(cp.t, cp.root, "container", "inspect", id)
-	var sts []struct {
-		Pid int `json:"pid"`
-	}
+	var sts []struct{ State struct{ Pid int } }
 	if err := json.Unmarshal([]byte(out), &sts); err != nil || len(sts) != 1 {
 		cp.t.Fatalf("inspect %s: %v %s", id, err, out)
 	}
-	return sts[0].Pid
+	return sts[0].State.Pid
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {

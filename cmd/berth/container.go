@@ -1037,40 +1037,6 @@ func containerExecCmd(g *globalOptions) *cobra.Command {
 	return c
 }
 
-func containerInspectCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "inspect CONTAINER...",
-		Short: "Show the full state of containers as JSON",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := g.openRuntime()
-			if err != nil {
-				return berthErr(err)
-			}
-			nets, err := g.openNetworks()
-			if err != nil {
-				return berthErr(err)
-			}
-			// The runtime's state, and Docker's NetworkSettings from netplug.
-			type inspected struct {
-				*runtime.State
-				NetworkSettings *networkSettings `json:"NetworkSettings"`
-			}
-			var out []inspected
-			for _, ref := range args {
-				st, err := rt.Inspect(cmd.Context(), ref)
-				if err != nil {
-					return berthErr(err)
-				}
-				out = append(out, inspected{st, inspectNetwork(cmd.Context(), nets, st)})
-			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "    ")
-			return enc.Encode(out)
-		},
-	}
-}
-
 func containerPauseCmd(g *globalOptions, verb string) *cobra.Command {
 	return &cobra.Command{
 		Use:   verb + " CONTAINER...",
