@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/reconciler"
+	"github.com/berth-dev/berth/spec"
 )
 
 func init() { registerCommand(newSuperviseCmd) }
@@ -20,7 +21,8 @@ func init() { registerCommand(newSuperviseCmd) }
 // (project.json in the state dir) until SIGTERM, which ends supervision
 // and leaves the containers running (the shutdown path).
 func newSuperviseCmd(g *globalOptions) *cobra.Command {
-	return &cobra.Command{
+	var watch bool
+	c := &cobra.Command{
 		Use:    reconciler.SupervisorMarker,
 		Short:  "Supervise a project (started by up -d)",
 		Hidden: true,
@@ -53,9 +55,20 @@ func newSuperviseCmd(g *globalOptions) *cobra.Command {
 			defer stop()
 			env.exec.Log.Info("supervisor started", "project", p.Name, "pid", os.Getpid())
 			sup := &reconciler.Supervisor{Exec: env.exec, Project: p}
+			if watch {
+				changes, err := watchFiles(ctx, p.ConfigFiles)
+				if err != nil {
+					return err
+				}
+				sup.Changes = changes
+				sup.Reload = func(ctx context.Context) (*spec.Project, error) { return g.loadProject(ctx, nil) }
+				env.exec.Log.Info("watching the manifest", "files", p.ConfigFiles)
+			}
 			err = sup.Run(ctx)
 			env.exec.Log.Info("supervisor stopped", "project", p.Name)
 			return err
 		},
 	}
+	c.Flags().BoolVar(&watch, "watch", false, "re-apply the manifest (the global -f files) when it changes")
+	return c
 }

@@ -38,7 +38,10 @@ func newComposeProject(t *testing.T, name, manifest string) *composeProject {
 	cp.write(manifest)
 	t.Cleanup(func() {
 		// Whatever the test did, take the project down.
-		berthCLI(t, root, nil, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", name, "down", "-v", "-t", "0")
+		if _, _, code := berthCLI(t, root, nil, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", name, "down", "-v", "-t", "0"); code != 0 {
+			// The manifest may be broken on purpose: down by name.
+			berthCLI(t, root, nil, "-p", name, "down", "-v", "-t", "0")
+		}
 	})
 	return cp
 }

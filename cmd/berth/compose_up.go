@@ -60,7 +60,7 @@ func newUpCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&o.waitTimeout, "wait-timeout", 0, "maximum duration in seconds to wait for the project to be running|healthy")
 	f.BoolVar(&o.abortOnExit, "abort-on-container-exit", false, "stops all containers if any container was stopped")
 	f.StringVar(&o.exitCodeFrom, "exit-code-from", "", "return the exit code of the selected service container (implies --abort-on-container-exit)")
-	f.BoolVarP(&o.watch, "watch", "w", false, "watch the manifest and re-apply it when it changes")
+	f.BoolVarP(&o.watch, "watch", "w", false, "watch the manifest and re-apply it when it changes (with -d: the detached supervisor watches)")
 	f.StringArrayVar(&o.scale, "scale", nil, "scale SERVICE to NUM instances (overrides the scale setting in the Compose file)")
 	f.StringVar(&o.pull, "pull", "policy", `pull image before running ("always"|"missing"|"never"|"policy")`)
 	f.BoolVar(&o.quietPull, "quiet-pull", false, "pull without printing progress information")
@@ -94,9 +94,6 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	}
 	if o.detach && o.abortOnExit {
 		return errors.New("--abort-on-container-exit and --detach are incompatible")
-	}
-	if o.detach && o.watch {
-		return errors.New("--watch runs in the foreground: it is incompatible with --detach and --wait")
 	}
 	scale, err := parseScale(o.scale)
 	if err != nil {
@@ -152,7 +149,7 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	for _, w := range plan.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARN[0000]", w)
 	}
-	if o.detach && !o.wait && plan.Empty() && env.store.SupervisorPid() != 0 && sameProject(env.store, p) {
+	if o.detach && !o.wait && !o.watch && plan.Empty() && env.store.SupervisorPid() != 0 && sameProject(env.store, p) {
 		// Nothing to do and the running supervisor already supervises
 		// this very manifest: the no-op up touches nothing at all.
 		return nil
@@ -175,7 +172,7 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 		if !o.noStart {
 			// A supervisor runs even when some services failed: those
 			// that started deserve their restart policy.
-			if err := startSupervisor(g, env); err != nil && applyErr == nil {
+			if err := startSupervisor(g, env, o.watch); err != nil && applyErr == nil {
 				applyErr = err
 			}
 		}
@@ -224,19 +221,45 @@ func imageRefs(p *spec.Project) []string {
 
 // startSupervisor re-executes berth as the project's detached supervisor
 // (`berth --root R -p NAME supervise`) in its own session, so that it
-// outlives this command and the terminal. It returns once the supervisor
-// has written its pid file.
-func startSupervisor(g *globalOptions, env *composeEnv) error {
+// outlives this command and the terminal; with watch it also re-applies
+// the manifest when its files change (`up -d --watch`). It returns once
+// the supervisor has written its pid file.
+func startSupervisor(g *globalOptions, env *composeEnv, watch bool) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
+	}
+	args := []string{"--root", g.Root, "-p", env.project.Name}
+	if watch {
+		// The supervisor loads the manifest anew on each change, as this
+		// command did: same files (absolute), directory, profiles and env
+		// files; it inherits our environment and working directory.
+		for _, f := range env.project.ConfigFiles {
+			if f == "-" {
+				return errors.New("--watch needs manifest files: a manifest from stdin cannot change")
+			}
+			args = append(args, "--file", f)
+		}
+		if g.ProjectDirectory != "" {
+			args = append(args, "--project-directory", g.ProjectDirectory)
+		}
+		for _, pr := range g.Profiles {
+			args = append(args, "--profile", pr)
+		}
+		for _, e := range g.EnvFiles {
+			args = append(args, "--env-file", e)
+		}
+	}
+	args = append(args, reconciler.SupervisorMarker)
+	if watch {
+		args = append(args, "--watch")
 	}
 	logf, err := os.OpenFile(filepath.Join(env.store.Dir(), "supervisor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
 	}
 	defer logf.Close()
-	c := exec.Command(exe, "--root", g.Root, "-p", env.project.Name, reconciler.SupervisorMarker)
+	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
