@@ -425,8 +425,55 @@ func (e *Executor) createWith(ctx context.Context, p *spec.Project, s *spec.Serv
 	return c, nil
 }
 
-// namespaces fills rs's network (and, for pods, ipc/uts/pid) namespaces.
+// namespaces fills rs's network namespace (and, for pods, ipc/uts/pid),
+// then the pid and ipc namespaces the service joins: pid:/ipc:
+// service:<name> joins a running replica of that service, container:<name>
+// that container (Docker's --pid/--ipc container:). "host" is set by
+// ContainerSpec.
 func (e *Executor) namespaces(ctx context.Context, p *spec.Project, s *spec.Service, number int, rs *runtime.Spec) error {
+	if err := e.networkNamespaces(ctx, p, s, number, rs); err != nil {
+		return err
+	}
+	for _, j := range []struct {
+		kind, mode string
+		dst        *string
+	}{{"pid", s.Pid, &rs.Namespaces.PID}, {"ipc", s.Ipc, &rs.Namespaces.IPC}} {
+		var match func(*Container) bool
+		if x, ok := strings.CutPrefix(j.mode, "service:"); ok {
+			// The lowest-numbered running replica: the planner recreates
+			// joiners when replica 1 of their target is renewed.
+			cs, err := e.Deps.Containers.List(ctx, p.Name)
+			if err != nil {
+				return err
+			}
+			best := 0
+			for i := range cs {
+				if c := &cs[i]; c.Service() == x && !c.Oneoff() && c.Running() && (best == 0 || c.Number() < best) {
+					best = c.Number()
+				}
+			}
+			match = func(c *Container) bool { return c.Service() == x && !c.Oneoff() && c.Number() == best }
+		} else if name, ok := strings.CutPrefix(j.mode, "container:"); ok {
+			match = func(c *Container) bool { return c.Name == name }
+		} else {
+			continue
+		}
+		c, err := e.findRunning(ctx, p.Name, match)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", j.kind, j.mode, err)
+		}
+		path := c.Namespaces[j.kind]
+		if path == "" {
+			return fmt.Errorf("%s %s: container %s has no %s namespace on record: %w", j.kind, j.mode, c.Name, j.kind, ErrNotFound)
+		}
+		*j.dst = path
+	}
+	return nil
+}
+
+// networkNamespaces fills rs's network (and, for pods, ipc/uts/pid)
+// namespaces.
+func (e *Executor) networkNamespaces(ctx context.Context, p *spec.Project, s *spec.Service, number int, rs *runtime.Spec) error {
 	switch mode := s.NetworkMode; {
 	case mode == "host", mode == "none":
 		return nil

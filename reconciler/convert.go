@@ -82,6 +82,17 @@ func ContainerSpec(p *spec.Project, s *spec.Service, number int, img ImageInfo) 
 		rs.Namespaces.Network = "host"
 		rs.Hostname = s.Hostname
 	}
+	// service: and container: joins are paths of running containers: the
+	// executor fills them in (namespaces).
+	if s.Pid == "host" {
+		rs.Namespaces.PID = "host"
+	}
+	if s.Ipc == "host" {
+		rs.Namespaces.IPC = "host"
+	}
+	for _, d := range s.Devices {
+		rs.Devices = append(rs.Devices, runtime.Device{Source: d.Source, Target: d.Target, Permissions: d.Permissions})
+	}
 	return rs
 }
 

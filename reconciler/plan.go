@@ -172,7 +172,7 @@ func ContainerName(project string, svc *spec.Service, number int) string {
 }
 
 // Dependencies returns the ordering edges of svc: depends_on (with its
-// condition), links, network_mode service:x, volumes_from service, and
+// condition), links, network_mode/pid/ipc service:x, volumes_from service, and
 // the first member of its pod (the others join its namespaces). Edges to
 // services not in p are dropped.
 func Dependencies(p *spec.Project, svc *spec.Service) []Edge {
@@ -203,8 +203,8 @@ func Dependencies(p *spec.Project, svc *spec.Service) []Edge {
 		name, _, _ := strings.Cut(l, ":")
 		add(name, "", true)
 	}
-	if x, ok := strings.CutPrefix(svc.NetworkMode, "service:"); ok {
-		add(x, "", true)
+	for _, j := range namespaceJoins(svc) {
+		add(j.service, "", true)
 	}
 	for _, v := range svc.VolumesFrom {
 		if strings.HasPrefix(v, "container:") {
@@ -224,6 +224,44 @@ func Dependencies(p *spec.Project, svc *spec.Service) []Edge {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before < out[j].Before })
 	return out
+}
+
+// namespaceJoin is one namespace a service joins by naming another
+// service (network_mode, pid or ipc set to service:<name>).
+type namespaceJoin struct{ kind, service string }
+
+// namespaceJoins lists the service: joins of s, network first. A joiner
+// starts after the service it joins and is recreated with it: the
+// namespace it holds dies with the old container.
+func namespaceJoins(s *spec.Service) []namespaceJoin {
+	var out []namespaceJoin
+	for _, j := range []struct{ kind, mode string }{{"network", s.NetworkMode}, {"pid", s.Pid}, {"IPC", s.Ipc}} {
+		if x, ok := strings.CutPrefix(j.mode, "service:"); ok {
+			out = append(out, namespaceJoin{j.kind, x})
+		}
+	}
+	return out
+}
+
+// renewed says whether a step gives replica 1 of its service (the one
+// joiners join) new namespaces without recreating it: "started" or
+// "created"; "" otherwise.
+func renewed(step *ServiceStep) string {
+	if step == nil {
+		return ""
+	}
+	for _, a := range step.Actions {
+		if a.Number != 1 {
+			continue
+		}
+		switch a.Kind {
+		case StartContainer:
+			return "started"
+		case CreateContainer:
+			return "created"
+		}
+	}
+	return ""
 }
 
 // TopoOrder returns the names of services in p (restricted to only when it
@@ -486,9 +524,17 @@ func PlanUp(p *spec.Project, obs *Observed, o PlanOptions) (*Plan, error) {
 		for _, name := range order {
 			s, _ := p.Service(name)
 			var why string
-			if x, ok := strings.CutPrefix(s.NetworkMode, "service:"); ok {
-				if _, r := recreated[x]; r {
-					why = fmt.Sprintf("joins the network namespace of %s, which is recreated", x)
+			for _, j := range namespaceJoins(s) {
+				if _, r := recreated[j.service]; r {
+					why = fmt.Sprintf("joins the %s namespace of %s, which is recreated", j.kind, j.service)
+					break
+				}
+				// pid and IPC are joined through the running process
+				// (/proc/<pid>/ns), not a sandbox that outlives it: a
+				// target that starts or is created anew has new ones.
+				if verb := renewed(steps[j.service]); verb != "" && j.kind != "network" {
+					why = fmt.Sprintf("joins the %s namespace of %s, which is %s", j.kind, j.service, verb)
+					break
 				}
 			}
 			if s.Pod != "" && why == "" {

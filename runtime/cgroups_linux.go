@@ -76,13 +76,25 @@ func defaultDeviceRules() []*devconfig.Rule {
 // device control needs an eBPF program, which berth does not load; there
 // MKNOD is dropped from non-privileged containers instead (see
 // deviceControlled), so only the nodes berth creates are usable.
-func applyDeviceRules(m cgroups.Manager, pid int, privileged bool) error {
+//
+// The spec's devices are allowed after the defaults, each with its
+// permissions; their numbers are read from the host node now, so a device
+// re-plugged with other numbers is followed on the next start.
+func applyDeviceRules(m cgroups.Manager, pid int, privileged bool, devices []Device) error {
 	if privileged {
 		return nil
 	}
 	dir := m.Path("devices")
 	if dir == "" || !deviceControlled() {
 		return nil
+	}
+	rules := defaultDeviceRules()
+	for _, d := range devices {
+		r, err := deviceRule(d)
+		if err != nil {
+			return err
+		}
+		rules = append(rules, r)
 	}
 	// With SkipDevices the manager neither creates nor joins this one.
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -94,12 +106,37 @@ func applyDeviceRules(m cgroups.Manager, pid int, privileged bool) error {
 	if err := cgroups.WriteFile(dir, "devices.deny", "a"); err != nil {
 		return fmt.Errorf("devices cgroup: %w", err)
 	}
-	for _, r := range defaultDeviceRules() {
+	for _, r := range rules {
 		if err := cgroups.WriteFile(dir, "devices.allow", r.CgroupString()); err != nil {
 			return fmt.Errorf("devices cgroup rule %s: %w", r.CgroupString(), err)
 		}
 	}
 	return nil
+}
+
+// deviceRule is the allow rule for one of the spec's devices: the host
+// node's type and numbers, the given permissions (default rwm).
+func deviceRule(d Device) (*devconfig.Rule, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(d.Source, &st); err != nil {
+		return nil, fmt.Errorf("device %s: %w", d.Source, err)
+	}
+	r := &devconfig.Rule{
+		Major: int64(unix.Major(uint64(st.Rdev))), Minor: int64(unix.Minor(uint64(st.Rdev))),
+		Permissions: devconfig.Permissions(d.Permissions), Allow: true,
+	}
+	if r.Permissions == "" {
+		r.Permissions = "rwm"
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFCHR:
+		r.Type = devconfig.CharDevice
+	case unix.S_IFBLK:
+		r.Type = devconfig.BlockDevice
+	default:
+		return nil, fmt.Errorf("device %s: not a device node", d.Source)
+	}
+	return r, nil
 }
 
 // deviceControlled reports whether the host has a v1 devices controller.

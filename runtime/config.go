@@ -13,6 +13,7 @@ type initConfig struct {
 	ReadOnly   bool     `json:"readOnly,omitempty"`
 	Privileged bool     `json:"privileged,omitempty"`
 	Mounts     []Mount  `json:"mounts,omitempty"`
+	Devices    []Device `json:"devices,omitempty"` // made with mknod after /dev
 	// Files bind-mounted onto /etc/hostname, /etc/hosts and /etc/resolv.conf.
 	HostnamePath   string            `json:"hostnamePath,omitempty"`
 	HostsPath      string            `json:"hostsPath,omitempty"`
@@ -22,6 +23,7 @@ type initConfig struct {
 	NewNet         bool              `json:"newNet,omitempty"`  // bring lo up
 	HostNet        bool              `json:"hostNet,omitempty"` // bind /sys instead of a fresh sysfs
 	NewIPC         bool              `json:"newIPC,omitempty"`
+	HostIPC        bool              `json:"hostIPC,omitempty"` // bind the host's /dev/shm
 	Sysctls        map[string]string `json:"sysctls,omitempty"`
 	Init           bool              `json:"init,omitempty"` // berth runs as pid 1 and forks the process
 	Process        processConfig     `json:"process"`

@@ -82,7 +82,7 @@ func setupRootfsInner(c *initConfig, master, slave **os.File) error {
 	if err := mountAt(r, "/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"); err != nil {
 		return err
 	}
-	if err := mountAt(r, "/dev/shm", "shm", "tmpfs", nsd|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(c.ShmSize, 10)); err != nil {
+	if err := mountShm(r, c); err != nil {
 		return err
 	}
 	if err := mountAt(r, "/dev/mqueue", "mqueue", "mqueue", nsd|unix.MS_NOEXEC, ""); err != nil {
@@ -93,6 +93,9 @@ func setupRootfsInner(c *initConfig, master, slave **os.File) error {
 			return err
 		}
 	} else if err := mountAt(r, "/sys", "sysfs", "sysfs", nsd|unix.MS_NOEXEC|unix.MS_RDONLY, ""); err != nil {
+		return err
+	}
+	if err := makeMappedDevices(r, c.Devices); err != nil {
 		return err
 	}
 	if c.Console {
@@ -330,6 +333,70 @@ func makeDevices(dev string, privileged bool) error {
 	for _, l := range links {
 		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("dev symlink %s: %w", l[1], err)
+		}
+	}
+	return nil
+}
+
+// mountShm gives the container its /dev/shm: the host's with the host's
+// IPC namespace (Docker's --ipc host: POSIX shared memory lives there),
+// else a fresh tmpfs of ShmSize.
+func mountShm(root string, c *initConfig) error {
+	if c.HostIPC {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			return bindAt(root, "/dev/shm", "/dev/shm", false, false, "")
+		}
+	}
+	return mountAt(root, "/dev/shm", "shm", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size="+strconv.FormatInt(c.ShmSize, 10))
+}
+
+// makeMappedDevices makes each device of the spec at its target: a node
+// of the host node's type, numbers, mode and owner. It uses mknod, as for
+// /dev/null and the rest: init is real root here, and a node in the
+// container's /dev tmpfs (or its upper dir) is the container's own, while
+// a bind mount would pin the host's inode and share its later chmods.
+// Whether the container may use the node is the device cgroup's business
+// (applyDeviceRules).
+func makeMappedDevices(root string, ds []Device) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range ds {
+		var st unix.Stat_t
+		if err := unix.Stat(d.Source, &st); err != nil {
+			return fmt.Errorf("device %s: %w", d.Source, err)
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFCHR && t != unix.S_IFBLK {
+			return fmt.Errorf("device %s: not a device node", d.Source)
+		}
+		target := d.Target
+		if target == "" {
+			target = d.Source
+		}
+		p, err := securejoin.SecureJoin(root, target)
+		if err != nil {
+			return fmt.Errorf("device %s: resolve %s in rootfs: %w", d.Source, target, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("device %s: %w", d.Source, err)
+		}
+		// The mapping wins over what is there (a default node such as
+		// /dev/null, or a file of the image), as with runc.
+		if fi, err := os.Lstat(p); err == nil {
+			if fi.IsDir() {
+				return fmt.Errorf("device %s: target %s is a directory", d.Source, target)
+			}
+			if err := os.Remove(p); err != nil {
+				return fmt.Errorf("device %s: %w", d.Source, err)
+			}
+		}
+		if err := unix.Mknod(p, st.Mode, int(st.Rdev)); err != nil {
+			return fmt.Errorf("device %s: mknod %s: %w", d.Source, target, err)
+		}
+		if err := os.Lchown(p, int(st.Uid), int(st.Gid)); err != nil {
+			return fmt.Errorf("device %s: chown %s: %w", d.Source, target, err)
 		}
 	}
 	return nil

@@ -162,7 +162,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	if err := m.Set(cgroupConfig(st.CgroupPath, spec.Resources, spec.Privileged).Resources); err != nil {
 		return fail(fmt.Sprintf("cgroup limits: %v", err), 125)
 	}
-	if err := applyDeviceRules(m, pid, spec.Privileged); err != nil {
+	if err := applyDeviceRules(m, pid, spec.Privileged, spec.Devices); err != nil {
 		return fail(err.Error(), 125)
 	}
 	tr("cgroup applied")
@@ -467,7 +467,8 @@ func buildInitConfig(st *State) (*initConfig, error) {
 		HostsPath:    spec.HostsPath, ResolvConfPath: spec.ResolvConfPath,
 		ShmSize: shm,
 		NewNet:  spec.Namespaces.Network == "", HostNet: spec.Namespaces.Network == "host",
-		NewIPC:  spec.Namespaces.IPC == "",
+		NewIPC: spec.Namespaces.IPC == "", HostIPC: spec.Namespaces.IPC == "host",
+		Devices: spec.Devices,
 		Sysctls: spec.Sysctls, Init: spec.Init,
 		Process: processConfig{
 			Args: args, Env: env, Cwd: cwd, User: user, GroupAdd: spec.GroupAdd,

@@ -33,6 +33,7 @@ type Spec struct {
 	NoNewPrivileges *bool // nil = on (berth's default)
 
 	Mounts  []Mount
+	Devices []Device // host device nodes made in the container (privileged ones get all anyway)
 	Ulimits []Ulimit
 	Sysctls map[string]string
 	ShmSize int64 // bytes, 0 = 64 MiB
@@ -57,7 +58,9 @@ type Spec struct {
 
 // Namespaces says, per namespace, whether the container gets a new one (""),
 // shares the host's ("host"), or joins an existing one given by a path such as
-// /proc/<pid>/ns/net or a bind-mounted namespace file.
+// /proc/<pid>/ns/net or a bind-mounted namespace file. "host" for PID lets the
+// container see (and, with the capabilities, signal) every host process, as
+// Docker's --pid host; for IPC it also binds the host's /dev/shm.
 type Namespaces struct {
 	Network string
 	IPC     string
@@ -79,6 +82,15 @@ type Mount struct {
 	// Source before mounting, when Source is an empty directory (Docker's
 	// first-use copy for named volumes).
 	CopyUp bool
+}
+
+// Device is a host device node made available in the container (Docker's
+// --device): a node of the same type, numbers, mode and owner is made at
+// Target, and the device cgroup allows it with Permissions.
+type Device struct {
+	Source      string // absolute host path; symlinks are followed (/dev/disk/by-id/...)
+	Target      string // absolute path in the container; "" = Source
+	Permissions string // subset of "rwm"; "" = "rwm"
 }
 
 // Ulimit is one rlimit; values above the current hard limit are an error.

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"strings"
 )
@@ -56,7 +57,9 @@ var rlimitNames = map[string]bool{
 	"rss": true, "rtprio": true, "rttime": true, "sigpending": true, "stack": true,
 }
 
-// validateSpec checks what can be checked without the image or the kernel.
+// validateSpec checks what can be checked without the image or the
+// kernel, plus that every device's host path is a device node, so that a
+// bad one fails the create before anything exists.
 func validateSpec(s *Spec) error {
 	if s.Name != "" && !validNameOK(s.Name) {
 		return fmt.Errorf("%w: container name %q: letters, digits and _.- (not first)", ErrInvalidArgument, s.Name)
@@ -82,6 +85,9 @@ func validateSpec(s *Spec) error {
 		default:
 			return fmt.Errorf("%w: mount %d (%s): unknown propagation %q", ErrInvalidArgument, i, m.Target, m.Propagation)
 		}
+	}
+	if err := validateDevices(s.Devices); err != nil {
+		return err
 	}
 	for k := range s.Sysctls {
 		if err := sysctlAllowed(k, s); err != nil {
@@ -113,4 +119,61 @@ func validateSpec(s *Spec) error {
 		}
 	}
 	return nil
+}
+
+// validateDevices checks the devices' paths and permissions, and stats
+// each source on the host: it must exist and be a character or block
+// device (Docker's --device also takes a directory of devices; berth does
+// not).
+func validateDevices(ds []Device) error {
+	targets := map[string]string{}
+	for _, d := range ds {
+		if !path.IsAbs(d.Source) {
+			return fmt.Errorf("%w: device %q: the host path must be absolute", ErrInvalidArgument, d.Source)
+		}
+		target := d.Target
+		if target == "" {
+			target = d.Source
+		}
+		if !path.IsAbs(target) {
+			return fmt.Errorf("%w: device %s: target %q is not absolute", ErrInvalidArgument, d.Source, target)
+		}
+		if path.Clean(target) == "/dev" || path.Clean(target) == "/" {
+			return fmt.Errorf("%w: device %s: target %q is not a file path", ErrInvalidArgument, d.Source, target)
+		}
+		if other, ok := targets[path.Clean(target)]; ok {
+			return fmt.Errorf("%w: device %s: target %s is also the target of %s", ErrInvalidArgument, d.Source, target, other)
+		}
+		targets[path.Clean(target)] = d.Source
+		if !validDevicePermissions(d.Permissions) {
+			return fmt.Errorf("%w: device %s: permissions %q: want a combination of r, w and m", ErrInvalidArgument, d.Source, d.Permissions)
+		}
+		fi, err := os.Stat(d.Source)
+		if err != nil {
+			return fmt.Errorf("%w: device %s: %w", ErrInvalidArgument, d.Source, err)
+		}
+		if fi.Mode()&os.ModeDevice == 0 {
+			what := "a regular file"
+			switch {
+			case fi.IsDir():
+				what = "a directory"
+			case !fi.Mode().IsRegular():
+				what = "a " + fi.Mode().Type().String() + " file"
+			}
+			return fmt.Errorf("%w: device %s: not a device node but %s", ErrInvalidArgument, d.Source, what)
+		}
+	}
+	return nil
+}
+
+// validDevicePermissions: "" (all) or each of r, w, m at most once.
+func validDevicePermissions(p string) bool {
+	seen := map[rune]bool{}
+	for _, r := range p {
+		if !strings.ContainsRune("rwm", r) || seen[r] {
+			return false
+		}
+		seen[r] = true
+	}
+	return true
 }

@@ -148,6 +148,8 @@ func (c *converter) service(s types.ServiceConfig) Service {
 		Links:         append([]string(nil), s.Links...),
 		VolumesFrom:   append([]string(nil), s.VolumesFrom...),
 		NetworkMode:   s.NetworkMode,
+		Pid:           s.Pid,
+		Ipc:           s.Ipc,
 		Expose:        append([]string(nil), s.Expose...),
 		DNS:           append([]string(nil), s.DNS...),
 		DNSSearch:     append([]string(nil), s.DNSSearch...),
@@ -282,6 +284,11 @@ func (c *converter) service(s types.ServiceConfig) Service {
 
 	for i, v := range s.Volumes {
 		out.Mounts = append(out.Mounts, c.mount(fmt.Sprintf("%s.volumes[%d]", base, i), v))
+	}
+	for i, d := range s.Devices {
+		if dv, ok := c.device(fmt.Sprintf("%s.devices[%d]", base, i), d); ok {
+			out.Devices = append(out.Devices, dv)
+		}
 	}
 	out.Logging = c.logging(base, s)
 	c.unsupported(base, s)
@@ -484,6 +491,57 @@ func (c *converter) mount(path string, v types.ServiceVolumeConfig) Mount {
 	return m
 }
 
+// device normalizes one `devices:` entry (compose-go has already split the
+// short syntax): Target defaults to Source, Permissions to "rwm" and is
+// put in r, w, m order so that "wr" and "rw" hash alike. The host path is
+// not looked at here: the manifest may be loaded on another machine; the
+// runtime checks it when the container is created.
+func (c *converter) device(path string, d types.DeviceMapping) (Device, bool) {
+	out := Device{Source: d.Source, Target: d.Target, Permissions: d.Permissions}
+	if out.Target == "" {
+		out.Target = out.Source
+	}
+	if out.Permissions == "" {
+		out.Permissions = "rwm"
+	}
+	ok := true
+	if !strings.HasPrefix(out.Source, "/") {
+		c.fail(path, "device %q: the source must be an absolute host path such as /dev/ttyUSB0 (CDI device names are not supported by berth)", d.Source)
+		ok = false
+	}
+	if !strings.HasPrefix(out.Target, "/") {
+		c.fail(path, "device %q: the target %q must be an absolute path in the container", d.Source, out.Target)
+		ok = false
+	}
+	perms, valid := devicePermissions(out.Permissions)
+	if !valid {
+		c.fail(path, "device %q: invalid permissions %q: want a combination of r, w and m", d.Source, out.Permissions)
+		ok = false
+	}
+	out.Permissions = perms
+	return out, ok
+}
+
+// devicePermissions puts a cgroup permission string in r, w, m order and
+// reports whether it is a non-empty set of those letters.
+func devicePermissions(p string) (string, bool) {
+	var seen [3]bool
+	for _, r := range p {
+		i := strings.IndexRune("rwm", r)
+		if i < 0 || seen[i] {
+			return p, false
+		}
+		seen[i] = true
+	}
+	var b strings.Builder
+	for i, on := range seen {
+		if on {
+			b.WriteByte("rwm"[i])
+		}
+	}
+	return b.String(), b.Len() > 0
+}
+
 func (c *converter) logging(base string, s types.ServiceConfig) Logging {
 	var l Logging
 	switch {
@@ -520,10 +578,7 @@ func (c *converter) logging(base string, s types.ServiceConfig) Logging {
 func (c *converter) unsupported(base string, s types.ServiceConfig) {
 	set := map[string]bool{
 		"build":               s.Build != nil,
-		"devices":             len(s.Devices) > 0,
 		"gpus":                len(s.Gpus) > 0,
-		"ipc":                 s.Ipc != "",
-		"pid":                 s.Pid != "",
 		"uts":                 s.Uts != "",
 		"cgroup":              s.Cgroup != "",
 		"cgroup_parent":       s.CgroupParent != "",

@@ -20,7 +20,8 @@ const hashVersion = "berth.config.v1"
 // cap_drop, no-new-privileges, ulimits, sysctls, shm_size, resources,
 // stop_signal, healthcheck, network_mode, networks (aliases, addresses,
 // priority), ports (as a set), extra_hosts, dns, dns_search, dns_opt,
-// volumes (mounts, in order), tmpfs, labels, logging, links, volumes_from,
+// volumes (mounts, in order), tmpfs, devices (in order), pid, ipc ("" and
+// "private" alike), labels, logging, links, volumes_from,
 // and the pod the service is in (its name, share, ports, networks,
 // hostname; not its member list).
 //
@@ -74,6 +75,11 @@ type hashInput struct {
 	Links         []string
 	VolumesFrom   []string
 	Pod           *podHashInput
+	// Added after v1 hashes were in use: omitted when unset so that
+	// containers made before keep their hash.
+	Pid     string   `json:",omitempty"`
+	Ipc     string   `json:",omitempty"`
+	Devices []Device `json:",omitempty"`
 }
 
 type podHashInput struct {
@@ -126,6 +132,9 @@ func ConfigHash(s *Service, pod *Pod) string {
 		Mounts:        s.Mounts,
 		Tmpfs:         s.Tmpfs,
 		Files:         s.Files,
+		Pid:           s.Pid,
+		Ipc:           ipcHashValue(s.Ipc),
+		Devices:       s.Devices,
 		Labels:        s.Labels,
 		Logging:       s.Logging,
 		Links:         sortedCopy(s.Links),
@@ -144,6 +153,15 @@ func ConfigHash(s *Service, pod *Pod) string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// ipcHashValue maps "private" to "" (berth's default is private): saying
+// what is already true recreates nothing.
+func ipcHashValue(mode string) string {
+	if mode == "private" {
+		return ""
+	}
+	return mode
 }
 
 func sortedPorts(in []PortMapping) []PortMapping {

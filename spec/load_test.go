@@ -444,7 +444,7 @@ services:
   web:
     image: x
     build: .
-    devices: ["/dev/null:/dev/null"]
+    uts: host
     x-custom: ignored silently
 `)
 	var got []string
@@ -453,7 +453,7 @@ services:
 	}
 	want := []string{
 		`compose.yaml:6:5: services.web.build: building images is not supported by berth; build is ignored and image "x" is used`,
-		"compose.yaml:7:5: services.web.devices: not supported by berth; ignored",
+		"compose.yaml:7:5: services.web.uts: not supported by berth; ignored",
 	}
 	for i := range got {
 		got[i] = got[i][strings.Index(got[i], "compose.yaml"):]

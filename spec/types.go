@@ -110,6 +110,14 @@ type Service struct {
 	Links       []string              `yaml:"links,omitempty" json:"links,omitempty"`               // "service" or "service:alias", as written
 	VolumesFrom []string              `yaml:"volumes_from,omitempty" json:"volumes_from,omitempty"` // "service[:ro|rw]" or "container:name[:ro|rw]"
 
+	// Pid is the pid namespace: "" (its own), "host", "service:<name>" or
+	// "container:<name>" (join that one's).
+	Pid string `yaml:"pid,omitempty" json:"pid,omitempty"`
+	// Ipc is the IPC namespace: "" (Docker's default; private in berth),
+	// "private", "shareable" (its own, others may join it), "host",
+	// "service:<name>" or "container:<name>".
+	Ipc string `yaml:"ipc,omitempty" json:"ipc,omitempty"`
+
 	// NetworkMode is "" (use Networks), "none", "host", "service:<name>"
 	// or "container:<name>".
 	NetworkMode string `yaml:"network_mode,omitempty" json:"network_mode,omitempty"`
@@ -131,6 +139,9 @@ type Service struct {
 	Mounts []Mount `yaml:"volumes,omitempty" json:"volumes,omitempty"`
 	// Tmpfs is the short `tmpfs:` list, "path[:options]" as written.
 	Tmpfs []string `yaml:"tmpfs,omitempty" json:"tmpfs,omitempty"`
+	// Devices are host device nodes made available in the container, in
+	// manifest order.
+	Devices []Device `yaml:"devices,omitempty" json:"devices,omitempty"`
 	// Files are the service's secrets and configs, resolved (see FileMount).
 	Files []FileMount `yaml:"files,omitempty" json:"files,omitempty"`
 
@@ -284,6 +295,17 @@ type Mount struct {
 	Propagation    string `yaml:"propagation,omitempty" json:"propagation,omitempty"` // bind.propagation
 	TmpfsSize      int64  `yaml:"tmpfs_size,omitempty" json:"tmpfs_size,omitempty"`   // bytes, 0 = kernel default
 	TmpfsMode      uint32 `yaml:"tmpfs_mode,omitempty" json:"tmpfs_mode,omitempty"`   // 0 = 01777
+}
+
+// Device is one `devices:` entry: the host's device node Source appears
+// at Target in the container, and the device cgroup lets the container use
+// it with Permissions.
+type Device struct {
+	Source string `yaml:"source" json:"source"` // absolute host path
+	Target string `yaml:"target" json:"target"` // absolute path in the container; Source when not given
+	// Permissions is a non-empty subset of "rwm" (read, write, mknod), in
+	// that order; default "rwm".
+	Permissions string `yaml:"permissions" json:"permissions"`
 }
 
 // Logging is the service's log configuration. berth writes json-file logs

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"sort"
 	"strings"
 
@@ -28,6 +29,8 @@ var checks = []struct {
 	{"image", checkImage},
 	{"pods", checkPods},
 	{"network_mode", checkNetworkMode},
+	{"pid and ipc", checkPidIpc},
+	{"devices", checkDevices},
 	{"networks", checkNetworkRefs},
 	{"ipam", checkIPAM},
 	{"volumes", checkVolumeRefs},
@@ -407,6 +410,113 @@ func checkPublishedPorts(in *checkInput) []*Error {
 	for _, p := range in.p.Pods {
 		for i, m := range p.Ports {
 			add(fmt.Sprintf("pods.%s.ports[%d]", p.Name, i), m)
+		}
+	}
+	return errs
+}
+
+// checkPidIpc validates pid: and ipc: (Docker's --pid and --ipc). A
+// service: reference must name another enabled service; to join a
+// service's IPC namespace it must be shareable (or the host's, or a pod's
+// shared one), as Docker requires of the donor; pid: service: chains must
+// not loop. A pod member may not set what its pod shares.
+func checkPidIpc(in *checkInput) []*Error {
+	var errs []*Error
+	fail := func(name, key, format string, args ...any) {
+		errs = append(errs, &Error{Path: svcPath(name, key), Message: fmt.Sprintf(format, args...)})
+	}
+	// ref checks a service:/container: value and returns the target
+	// service, if any.
+	ref := func(s *Service, key, mode string) *Service {
+		if name, ok := strings.CutPrefix(mode, "container:"); ok {
+			if name == "" {
+				fail(s.Name, key, "container: needs a container name")
+			}
+			return nil
+		}
+		name, ok := strings.CutPrefix(mode, "service:")
+		if !ok {
+			return nil
+		}
+		if name == s.Name {
+			fail(s.Name, key, "a service cannot join its own %s namespace", key)
+			return nil
+		}
+		t, enabled := in.p.Service(name)
+		if !enabled {
+			fail(s.Name, key, "unknown or disabled service %q", name)
+			return nil
+		}
+		return t
+	}
+	for i := range in.p.Services {
+		s := &in.p.Services[i]
+		var pod *Pod
+		if s.Pod != "" {
+			pod, _ = in.p.Pod(s.Pod)
+		}
+		switch m := s.Pid; {
+		case m == "", m == "host", strings.HasPrefix(m, "service:"), strings.HasPrefix(m, "container:"):
+			ref(s, "pid", m)
+		default:
+			fail(s.Name, "pid", "invalid pid mode %q: want host, service:<name> or container:<name>", m)
+		}
+		if s.Pid != "" && pod != nil && pod.Shares(SharePID) {
+			fail(s.Name, "pid", "service %q is a member of pod %q, which shares its pid namespace: remove pid here or pid from pods.%s.share", s.Name, pod.Name, pod.Name)
+		}
+		switch m := s.Ipc; {
+		case m == "", m == "private", m == "shareable", m == "host", strings.HasPrefix(m, "container:"):
+			ref(s, "ipc", m)
+		case strings.HasPrefix(m, "service:"):
+			t := ref(s, "ipc", m)
+			if t == nil {
+				break
+			}
+			tpod, _ := in.p.Pod(t.Pod)
+			if t.Ipc != "shareable" && t.Ipc != "host" && (tpod == nil || !tpod.Shares(ShareIPC)) {
+				fail(s.Name, "ipc", "cannot join the IPC namespace of service %q: it is not shareable (set ipc: shareable on %s)", t.Name, t.Name)
+			}
+		default:
+			fail(s.Name, "ipc", "invalid ipc mode %q: want private, shareable, host, service:<name> or container:<name>", m)
+		}
+		if s.Ipc != "" && pod != nil && pod.Shares(ShareIPC) {
+			fail(s.Name, "ipc", "service %q is a member of pod %q, which shares its IPC namespace: remove ipc here or ipc from pods.%s.share", s.Name, pod.Name, pod.Name)
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	// pid: service: chains, in name order so the report is stable.
+	for _, s := range in.p.Services {
+		seen := map[string]bool{s.Name: true}
+		chain := []string{s.Name}
+		for cur := &s; cur != nil; {
+			next, ok := strings.CutPrefix(cur.Pid, "service:")
+			if !ok {
+				break
+			}
+			chain = append(chain, next)
+			if seen[next] {
+				return []*Error{{Path: svcPath(s.Name, "pid"), Message: "circular pid: " + strings.Join(chain, " -> ")}}
+			}
+			seen[next] = true
+			cur, _ = in.p.Service(next)
+		}
+	}
+	return nil
+}
+
+// checkDevices rejects two devices at the same place in the container.
+func checkDevices(in *checkInput) []*Error {
+	var errs []*Error
+	for _, s := range in.p.Services {
+		seen := map[string]int{}
+		for i, d := range s.Devices {
+			if j, ok := seen[path.Clean(d.Target)]; ok {
+				errs = append(errs, &Error{Path: fmt.Sprintf("services.%s.devices[%d]", s.Name, i), Message: fmt.Sprintf("device target %q is also used by devices[%d]", d.Target, j)})
+				continue
+			}
+			seen[path.Clean(d.Target)] = i
 		}
 	}
 	return errs
