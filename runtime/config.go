@@ -40,6 +40,8 @@ type processConfig struct {
 	NoNewPrivs bool     `json:"noNewPrivs,omitempty"`
 	Rlimits    []Ulimit `json:"rlimits,omitempty"`
 	Tty        bool     `json:"tty,omitempty"`
+	// ConsoleSize (rows, cols) is set on the pty before the process runs.
+	ConsoleSize [2]uint16 `json:"consoleSize,omitempty"`
 }
 
 // syncMsg is what init (or the exec helper) answers on the sync socket.

@@ -42,9 +42,16 @@ func newContainerPty(ptmx string) (master, slave *os.File, err error) {
 	return m, os.NewFile(uintptr(fd), "pty-slave"), nil
 }
 
-// becomeTty sends master to the other end of sock (SCM_RIGHTS), makes
-// slave our stdin/stdout/stderr and controlling terminal.
-func becomeTty(sock *os.File, master, slave *os.File) error {
+// becomeTty sets the pty's window size (rows, cols; zero = leave it),
+// sends master to the other end of sock (SCM_RIGHTS), makes slave our
+// stdin/stdout/stderr and controlling terminal. The size is set here, before
+// the process runs, so that its first look at the terminal sees it.
+func becomeTty(sock *os.File, master, slave *os.File, size [2]uint16) error {
+	if size != [2]uint16{} {
+		if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: size[0], Col: size[1]}); err != nil {
+			return fmt.Errorf("pty window size: %w", err)
+		}
+	}
 	if err := unix.Sendmsg(int(sock.Fd()), []byte{0}, unix.UnixRights(int(master.Fd())), nil, 0); err != nil {
 		return fmt.Errorf("send pty master: %w", err)
 	}

@@ -62,6 +62,7 @@ func (r *Runtime) Exec(ctx context.Context, ref string, es ExecSpec) (int, error
 	pc.Args = es.Args
 	pc.Env = mergeEnv(pc.Env, es.Env)
 	pc.Tty = es.Tty
+	pc.ConsoleSize = es.ConsoleSize
 	if es.User != "" {
 		pc.User = es.User
 	}
@@ -260,7 +261,7 @@ func execHelper() {
 		if err != nil {
 			fail(125, err)
 		}
-		if err := becomeTty(sock, master, slave); err != nil {
+		if err := becomeTty(sock, master, slave, pc.ConsoleSize); err != nil {
 			fail(125, err)
 		}
 	}

@@ -43,7 +43,7 @@ func containerInit() {
 		fail(125, err)
 	}
 	if master != nil {
-		if err := becomeTty(sock, master, slave); err != nil {
+		if err := becomeTty(sock, master, slave, cfg.Process.ConsoleSize); err != nil {
 			fail(125, err)
 		}
 	}

@@ -473,7 +473,7 @@ func buildInitConfig(st *State) (*initConfig, error) {
 		Process: processConfig{
 			Args: args, Env: env, Cwd: cwd, User: user, GroupAdd: spec.GroupAdd,
 			Caps: caps, NoNewPrivs: spec.NoNewPrivileges == nil || *spec.NoNewPrivileges,
-			Rlimits: spec.Ulimits, Tty: spec.Tty,
+			Rlimits: spec.Ulimits, Tty: spec.Tty, ConsoleSize: spec.ConsoleSize,
 		},
 	}
 	if spec.Namespaces.UTS == "" {

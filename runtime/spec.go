@@ -20,8 +20,12 @@ type Spec struct {
 	User       string // name, uid, name:group or uid:gid; resolved in the image's /etc/passwd and /etc/group
 	GroupAdd   []string
 	Tty        bool
-	OpenStdin  bool
-	Init       bool // run a zombie-reaping, signal-forwarding pid 1 in front of the process
+	// ConsoleSize is the pty's initial window size (rows, cols) for Tty,
+	// set before the process runs (Docker's HostConfig.ConsoleSize);
+	// zero leaves the kernel's 0x0 until a caller resizes it.
+	ConsoleSize [2]uint16
+	OpenStdin   bool
+	Init        bool // run a zombie-reaping, signal-forwarding pid 1 in front of the process
 
 	Hostname   string
 	Domainname string

@@ -212,6 +212,12 @@ func newComposeRunCmd(g *globalOptions) *cobra.Command {
 					rs.WorkingDir = workdir
 				}
 				rs.Tty = tty
+				if tty {
+					// The pty starts with our size (see container run).
+					if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil {
+						rs.ConsoleSize = [2]uint16{uint16(h), uint16(w)}
+					}
+				}
 				rs.OpenStdin = interactive && !detach
 			}})
 			if err != nil {

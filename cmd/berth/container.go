@@ -432,6 +432,13 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 		}
 	}
 	foreground := verb == "run" && !o.detach
+	if o.tty && foreground && term.IsTerminal(int(os.Stdin.Fd())) {
+		// The pty starts with our size, as Docker's ConsoleSize: a resize
+		// after the start would race the process's first look at it.
+		if w, h, err := term.GetSize(int(os.Stdin.Fd())); err == nil {
+			spec.ConsoleSize = [2]uint16{uint16(h), uint16(w)}
+		}
+	}
 	// A detached --rm container is removed by its shim; in the foreground
 	// we remove it ourselves after reading its exit code.
 	spec.AutoRemove = o.rm && !foreground
