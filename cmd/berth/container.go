@@ -76,6 +76,7 @@ type runOptions struct {
 	pidsLimit                                                       int64
 	stopTimeout                                                     int
 	net                                                             netOptions
+	modes                                                           modeOptions
 }
 
 func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
@@ -119,6 +120,7 @@ func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
 	f.StringArrayVar(&o.capAdd, "cap-add", nil, "add a Linux capability (or ALL)")
 	f.StringArrayVar(&o.capDrop, "cap-drop", nil, "drop a Linux capability (or ALL)")
 	f.BoolVar(&o.privileged, "privileged", false, "give all capabilities and devices, no masked paths")
+	addModeFlags(f, &o.modes)
 	// -h is Docker's --hostname, so help is --help only.
 	f.Bool("help", false, "help for "+verb)
 	f.StringVarP(&o.hostname, "hostname", "h", "", "container host name")
@@ -249,6 +251,9 @@ func specFromRunOptions(o *runOptions, args []string, lookupEnv func(string) (st
 			s.Sysctls = map[string]string{}
 		}
 		s.Sysctls[k] = v
+	}
+	if err := o.modes.apply(&s); err != nil {
+		return s, err
 	}
 	for _, so := range o.securityOpt {
 		switch so {
@@ -423,6 +428,9 @@ func runContainer(cmd *cobra.Command, g *globalOptions, o *runOptions, verb stri
 		return berthErr(err)
 	}
 	if err := ensureImage(ctx, cmd, store, spec.Image, o.pull); err != nil {
+		return berthErr(err)
+	}
+	if err := o.modes.joinPidIpc(ctx, rt, &spec); err != nil {
 		return berthErr(err)
 	}
 	var img *image.Image
