@@ -292,7 +292,10 @@ func (e *Executor) runAction(ctx context.Context, p *spec.Project, s *spec.Servi
 	switch a.Kind {
 	case StartContainer:
 		done := tr.emit("Container", a.Object, "Starting")
-		err := e.start(ctx, p, s, *a.Old, img)
+		err := e.reviveSandbox(ctx, p, s, a.Old.Number())
+		if err == nil {
+			err = e.start(ctx, p, s, *a.Old, img)
+		}
 		done("Started", err)
 		return err
 	case RecreateContainer:

@@ -123,6 +123,11 @@ func (e *Executor) StartContainers(ctx context.Context, p *spec.Project, cs []Co
 			if e.Store != nil {
 				err = e.Store.SetStoppedByUser(c.Name, false)
 			}
+			if err == nil && p != nil {
+				if s, ok := p.Service(c.Service()); ok {
+					err = e.reviveSandbox(ctx, p, s, c.Number())
+				}
+			}
 			if err == nil {
 				err = e.Deps.Containers.Start(ctx, c.ID)
 			}

@@ -614,7 +614,7 @@ func containerStartCmd(g *globalOptions) *cobra.Command {
 				return berthErr(err)
 			}
 			for _, ref := range args {
-				if err := rt.Start(cmd.Context(), ref); err != nil {
+				if err := startContainer(cmd.Context(), g, rt, ref); err != nil {
 					return berthErr(err)
 				}
 				if attachOut || interactive {
@@ -668,7 +668,7 @@ func containerStopCmd(g *globalOptions, verb string) *cobra.Command {
 					return berthErr(err)
 				}
 				if verb == "restart" {
-					if err := rt.Start(cmd.Context(), ref); err != nil {
+					if err := startContainer(cmd.Context(), g, rt, ref); err != nil {
 						return berthErr(err)
 					}
 				}

@@ -577,3 +577,29 @@ func containerPortCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 }
+
+// startContainer starts ref; a stopped container whose network sandbox a
+// reboot took (its namespace, veths, bridge and rules are gone, its state
+// is not) gets it back first, with the same addresses and host ports.
+func startContainer(ctx context.Context, g *globalOptions, rt *runtime.Runtime, ref string) error {
+	st, err := rt.Inspect(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if id := st.Spec.Labels[labelSandbox]; id != "" && st.Status != runtime.StatusRunning && st.Status != runtime.StatusPaused {
+		nets, err := g.openNetworks()
+		if err != nil {
+			return err
+		}
+		unlock, err := netLock(g)
+		if err != nil {
+			return err
+		}
+		_, err = nets.ReviveSandbox(ctx, id)
+		unlock()
+		if err != nil {
+			return fmt.Errorf("container %s: %w", st.Name, err)
+		}
+	}
+	return rt.Start(ctx, st.ID)
+}

@@ -61,6 +61,10 @@ func loadBusybox(t *testing.T, root string, cfg func(*v1.Config)) {
 		t.Fatal(err)
 	}
 	mustBerth(t, root, "image", "load", "-q", "-i", tarPath)
+	// Runs last (cleanups are LIFO): the default network "bridge" that a
+	// container run without --network makes outlives its containers, as
+	// docker0 does; its bridge is the kernel's, not the temp root's.
+	t.Cleanup(func() { berthCLI(t, root, nil, "network", "rm", "bridge") })
 }
 
 func TestContainerCLI(t *testing.T) {

@@ -15,7 +15,7 @@ func TestInspectAnyObject(t *testing.T) {
 	t.Setenv("BERTH_RUN_DIR", filepath.Join(root, "run"))
 	t.Setenv("BERTH_NETWORK_POOL", "10.237.0.0/16")
 	loadBusybox(t, root, nil)
-	mustBerth(t, root, "container", "create", "--name", "c1", "busybox", "true")
+	mustBerth(t, root, "container", "create", "--name", "c1", "--network", "none", "busybox", "true")
 	t.Cleanup(func() { berthCLI(t, root, nil, "container", "rm", "-f", "c1") })
 	mustBerth(t, root, "volume", "create", "v1")
 	mustBerth(t, root, "network", "create", "n1")
