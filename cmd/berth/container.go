@@ -726,11 +726,7 @@ func containerRmCmd(g *globalOptions) *cobra.Command {
 		Short:   "Remove containers (-f/--force: also running ones)",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := g.openRuntime()
-			if err != nil {
-				return berthErr(err)
-			}
-			nets, err := g.openNetworks()
+			rt, nets, err := g.openRuntimeNets()
 			if err != nil {
 				return berthErr(err)
 			}

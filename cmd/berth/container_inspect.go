@@ -196,11 +196,7 @@ func containerInspectCmd(g *globalOptions) *cobra.Command {
 		Short: "Show containers in Docker's inspect format (JSON, or --format)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := g.openRuntime()
-			if err != nil {
-				return berthErr(err)
-			}
-			nets, err := g.openNetworks()
+			rt, nets, err := g.openRuntimeNets()
 			if err != nil {
 				return berthErr(err)
 			}

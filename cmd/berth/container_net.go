@@ -544,11 +544,7 @@ func containerPortCmd(g *globalOptions) *cobra.Command {
 		Short: "List port mappings or a specific mapping for the container",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			rt, _, err := g.openRuntime()
-			if err != nil {
-				return berthErr(err)
-			}
-			nets, err := g.openNetworks()
+			rt, nets, err := g.openRuntimeNets()
 			if err != nil {
 				return berthErr(err)
 			}

@@ -69,6 +69,20 @@ func (g *globalOptions) openImages() (*image.Store, error) {
 
 // openRuntime opens the container runtime (<root>/containers) with the
 // image store as its image source, and returns both.
+// openRuntimeNets opens the runtime and netplug, for the container
+// commands that also see a container's network.
+func (g *globalOptions) openRuntimeNets() (*runtime.Runtime, *netplug.Manager, error) {
+	rt, _, err := g.openRuntime()
+	if err != nil {
+		return nil, nil, err
+	}
+	nets, err := g.openNetworks()
+	if err != nil {
+		return nil, nil, err
+	}
+	return rt, nets, nil
+}
+
 func (g *globalOptions) openRuntime() (*runtime.Runtime, *image.Store, error) {
 	store, err := g.openImages()
 	if err != nil {
