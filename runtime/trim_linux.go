@@ -12,10 +12,13 @@ import (
 
 // trimMemory is called by the shim once the container runs: from then on
 // it only copies output and waits, a small fraction of the code its start
-// touched. It returns the start-up heap to the kernel and asks the kernel
-// to drop the binary's file-backed pages from our resident set
-// (MADV_PAGEOUT; they stay in the page cache and fault back in cheaply
-// when needed). This is what keeps a shim's RSS near conmon's.
+// touched. It returns the start-up heap to the kernel and drops the
+// binary's read-only file-backed pages from our resident set
+// (MADV_DONTNEED on a private mapping never written: the page tables go,
+// the pages stay in the page cache and fault back in cheaply when needed).
+// MADV_PAGEOUT would try to evict the pages themselves, which the kernel
+// skips for pages other shims map too, so shims started together kept
+// them all. This is what keeps a shim's RSS near conmon's.
 func trimMemory() {
 	debug.FreeOSMemory()
 	self, err := os.Readlink("/proc/self/exe")
@@ -42,6 +45,6 @@ func trimMemory() {
 		if err1 != nil || err2 != nil || end <= start {
 			continue
 		}
-		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_PAGEOUT)
+		unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
 	}
 }
