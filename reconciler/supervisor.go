@@ -240,8 +240,8 @@ func (s *Supervisor) reconcile(ctx context.Context) error {
 }
 
 func (s *Supervisor) restart(ctx context.Context, c Container) error {
-	if err := s.Exec.Deps.Containers.Start(ctx, c.ID); err != nil {
-		return fmt.Errorf("restart container %s: %w", c.Name, err)
+	if err := s.restartJoined(ctx, c); err != nil {
+		return err
 	}
 	s.log().Info("container restarted", "container", c.Name)
 	// The next reconcile sees it running and waits for its exit.
