@@ -30,6 +30,12 @@ func isNotFound(err error) bool {
 func (linuxDataplane) ensureBridge(n *Network) error {
 	l, err := netlink.LinkByName(n.Bridge)
 	if isNotFound(err) {
+		// Made again after a reboot (or a manual ip link del): if
+		// something else has routed the subnet since, a second bridge
+		// with it would steal or lose its traffic.
+		if dev, taken := routedElsewhere(n.Subnet); taken {
+			return fmt.Errorf("subnet %s is now routed via %s (something else took it while the bridge was gone): remove that, or remove and re-create network %s: %w", n.Subnet, dev, n.Name, ErrAlreadyExists)
+		}
 		la := netlink.NewLinkAttrs()
 		la.Name = n.Bridge
 		la.MTU = n.MTU
@@ -283,4 +289,31 @@ func prefixOf(n *net.IPNet) (netip.Prefix, bool) {
 
 func ipNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// routedElsewhere reports the device of a route on the host as specific
+// as subnet or more, inside it, if any.
+func routedElsewhere(subnet netip.Prefix) (string, bool) {
+	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return "", false
+	}
+	for _, r := range routes {
+		if r.Dst == nil {
+			continue // default route
+		}
+		// A wider route (a VPN's 10.0.0.0/8) loses to the bridge's more
+		// specific one; an equal or narrower one inside the subnet wins
+		// or ties, and that is the conflict.
+		p, ok := prefixOf(r.Dst)
+		if !ok || p.Bits() < subnet.Bits() || !subnet.Contains(p.Addr()) {
+			continue
+		}
+		name := fmt.Sprintf("ifindex %d", r.LinkIndex)
+		if l, err := netlink.LinkByIndex(r.LinkIndex); err == nil {
+			name = l.Attrs().Name
+		}
+		return name, true
+	}
+	return "", false
 }
