@@ -55,7 +55,7 @@ func (linuxDataplane) ensureBridge(n *Network) error {
 			return fmt.Errorf("set mtu %d: %w", n.MTU, err)
 		}
 	}
-	addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+	addrs, err := dumpRetry(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("list addresses: %w", err)
 	}
@@ -100,7 +100,9 @@ func (linuxDataplane) deleteLink(name string) error {
 }
 
 func (linuxDataplane) routes() ([]netip.Prefix, error) {
-	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	rs, err := dumpRetry(func() ([]netlink.Route, error) {
+		return netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_UNSPEC}, netlink.RT_FILTER_TABLE)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +296,7 @@ func ipNet(p netip.Prefix) *net.IPNet {
 // routedElsewhere reports the device of a route on the host as specific
 // as subnet or more, inside it, if any.
 func routedElsewhere(subnet netip.Prefix) (string, bool) {
-	routes, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := dumpRetry(func() ([]netlink.Route, error) { return netlink.RouteList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		return "", false
 	}
@@ -316,4 +318,18 @@ func routedElsewhere(subnet netip.Prefix) (string, bool) {
 		return name, true
 	}
 	return "", false
+}
+
+// dumpRetry runs a netlink dump again when the kernel interrupted it
+// because the table changed meanwhile (ErrDumpInterrupted: the results may
+// be incomplete), as happens while veths of other containers come and go.
+func dumpRetry[T any](list func() ([]T, error)) ([]T, error) {
+	var out []T
+	var err error
+	for range 10 {
+		if out, err = list(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return out, err
+		}
+	}
+	return out, err
 }

@@ -2,6 +2,7 @@ package leakcheck
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -17,8 +18,20 @@ import (
 type Snapshot map[string]bool
 
 // Take describes the objects that exist now in the caller's network and
-// mount namespace.
+// mount namespace. A netlink dump the kernel interrupted because links or
+// routes changed meanwhile (veths of dying containers) is taken again.
 func Take() (Snapshot, error) {
+	for range 9 {
+		s, err := take()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return s, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return take()
+}
+
+func take() (Snapshot, error) {
 	s := Snapshot{}
 	links, err := netlink.LinkList()
 	if err != nil {
