@@ -215,3 +215,31 @@ func sortedUnion(a, b []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// rm as Compose: without -v the removed container's anonymous volume stays
+// (dangling) and the next up gets a fresh one; rm -v removes it.
+func TestComposeRmAnonymousVolumes(t *testing.T) {
+	cp := newComposeProject(t, "rmanon", `services:
+  a:
+    image: busybox:latest
+    command: ["sleep", "1000"]
+    stop_grace_period: 1s
+    volumes: ["/data"]
+`)
+	cp.must("up", "-d")
+	cp.must("exec", "-T", "a", "sh", "-c", "echo one > /data/x")
+	cp.must("stop", "-t", "0")
+	cp.must("rm", "-f")
+	cp.must("up", "-d")
+	if out, _, code := cp.berth("exec", "-T", "a", "cat", "/data/x"); code == 0 {
+		t.Errorf("after rm and up the old anonymous volume came back: %q", out)
+	}
+	if vs := projectVolumes(t, cp); len(vs) != 2 {
+		t.Errorf("volumes after rm (one dangling, one in use): %v", vs)
+	}
+	cp.must("stop", "-t", "0")
+	cp.must("rm", "-f", "-v")
+	if vs := projectVolumes(t, cp); len(vs) != 1 {
+		t.Errorf("volumes after rm -v (only the dangling one of the first rm): %v", vs)
+	}
+}

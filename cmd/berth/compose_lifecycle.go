@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/reconciler"
 	"github.com/berth-dev/berth/spec"
+	"github.com/berth-dev/berth/volumes"
 )
 
 func init() {
@@ -217,8 +219,10 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 					return nil
 				}
 				_ = force // berth rm never prompts; -f is accepted for Compose compatibility
-				_ = volumes
-				return env.exec.RemoveContainers(ctx, env.project, gone, false)
+				if err := env.exec.RemoveContainers(ctx, env.project, gone, false); err != nil {
+					return err
+				}
+				return anonymousAfterRm(ctx, g, env.project.Name, gone, volumes)
 			})
 		},
 	}
@@ -226,4 +230,37 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 	c.Flags().BoolVarP(&stop, "stop", "s", false, "stop the containers, if required, before removing")
 	c.Flags().BoolVarP(&volumes, "volumes", "v", false, "remove any anonymous volumes attached to containers")
 	return c
+}
+
+// anonymousAfterRm does to the removed containers' anonymous volumes what
+// Compose does: with -v they are removed; without, they stay as dangling
+// volumes and the next up creates fresh ones (they are released: renamed,
+// project label kept, as after down).
+func anonymousAfterRm(ctx context.Context, g *globalOptions, project string, gone []reconciler.Container, remove bool) error {
+	m, err := g.openVolumes()
+	if err != nil {
+		return err
+	}
+	if !remove {
+		if _, err := m.ReleaseAnonymous(ctx, project); err != nil && !errors.Is(err, volumes.ErrInUse) {
+			return err
+		}
+		return nil
+	}
+	var errs []error
+	for _, c := range gone {
+		vs, err := m.List(ctx, volumes.Filter{Labels: map[string]string{
+			volumes.LabelProject: project, volumes.LabelAnonymous: "",
+			volumes.LabelService: c.Service(), volumes.LabelNumber: strconv.Itoa(c.Number()),
+		}})
+		if err != nil {
+			return err
+		}
+		for _, v := range vs {
+			if err := m.Remove(ctx, v.Name, false); err != nil && !errors.Is(err, volumes.ErrInUse) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
