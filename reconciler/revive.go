@@ -31,6 +31,29 @@ func (e *Executor) reviveSandbox(ctx context.Context, p *spec.Project, s *spec.S
 	if req == nil {
 		return nil
 	}
+	if err := e.ensureNetworks(ctx, p, req); err != nil {
+		return err
+	}
+	if _, err := e.Deps.Networks.EnsureSandbox(ctx, id, *req); err != nil {
+		return fmt.Errorf("network: %w", err)
+	}
+	return nil
+}
+
+// EnsureNetworks makes (or realizes again) the networks s's containers
+// attach to, for a one-off of s on a project that was never up (`run`
+// creates them as Compose does).
+func (e *Executor) EnsureNetworks(ctx context.Context, p *spec.Project, s *spec.Service) error {
+	if e.Deps.Networks == nil {
+		return nil
+	}
+	if _, req := SandboxFor(p, s, 1); req != nil {
+		return e.ensureNetworks(ctx, p, req)
+	}
+	return nil
+}
+
+func (e *Executor) ensureNetworks(ctx context.Context, p *spec.Project, req *SandboxRequest) error {
 	for _, ep := range req.Endpoints {
 		for _, net := range p.Networks {
 			if net.Name == ep.Network {
@@ -39,9 +62,6 @@ func (e *Executor) reviveSandbox(ctx context.Context, p *spec.Project, s *spec.S
 				}
 			}
 		}
-	}
-	if _, err := e.Deps.Networks.EnsureSandbox(ctx, id, *req); err != nil {
-		return fmt.Errorf("network: %w", err)
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/reconciler"
 	"github.com/berth-dev/berth/runtime"
+	"github.com/berth-dev/berth/spec"
 )
 
 func init() {
@@ -152,8 +153,12 @@ func newComposeRunCmd(g *globalOptions) *cobra.Command {
 			if !servicePorts {
 				s.Ports = nil
 			}
-			if len(publish) > 0 {
-				return errors.New("--publish is not supported yet; use --service-ports")
+			for _, spec1 := range publish {
+				ms, err := spec.ParsePortSpec(spec1)
+				if err != nil {
+					return fmt.Errorf("--publish: %w", err)
+				}
+				s.Ports = append(s.Ports, ms...)
 			}
 			lock, err := cenv.lock(ctx, cmd.ErrOrStderr())
 			if err != nil {
@@ -185,6 +190,9 @@ func newComposeRunCmd(g *globalOptions) *cobra.Command {
 				if err != nil {
 					return composeErr(err)
 				}
+			}
+			if err := cenv.exec.EnsureNetworks(ctx, p, &s); err != nil {
+				return composeErr(err)
 			}
 			// The image, when missing, is pulled like up would.
 			if _, err := cenv.deps.Images.Get(ctx, s.Image); err != nil {
@@ -258,7 +266,7 @@ func newComposeRunCmd(g *globalOptions) *cobra.Command {
 	f.BoolVarP(&noTty, "no-TTY", "T", false, "disable pseudo-TTY allocation (default: auto-detected)")
 	f.BoolVarP(&interactive, "interactive", "i", true, "keep STDIN open even if not attached")
 	f.StringArrayVarP(&env, "env", "e", nil, "set environment variables")
-	f.StringArrayVar(&publish, "publish", nil, "publish a container's port(s) to the host")
+	f.StringArrayVarP(&publish, "publish", "p", nil, "publish a container's port(s) to the host ([host_ip:][host_port:]container_port[/proto])")
 	f.StringVar(&name, "name", "", "assign a name to the container")
 	f.StringVarP(&user, "user", "u", "", "run as specified username or uid")
 	f.StringVarP(&workdir, "workdir", "w", "", "working directory inside the container")
