@@ -149,9 +149,9 @@ func sortedKeys(m map[string][]string) []string {
 
 // start runs busybox applet args in sandbox s, in the background, until
 // the test ends. Its output is returned as it grows.
-func (it *itest) start(s *Sandbox, args ...string) *syncBuffer {
+func (it *itest) start(s *Sandbox, args ...string) *testenv.SyncBuffer {
 	it.t.Helper()
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd := exec.Command("nsenter", append([]string{"--net=" + s.NetNSPath, "busybox"}, args...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -223,23 +223,6 @@ func hostGet(url string) (string, error) {
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func nsRoutes(t *testing.T, s *Sandbox) []netlink.Route {

@@ -1,7 +1,6 @@
 package reconciler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 // ReleaseAnonymous of the plain fake: it knows no anonymous volumes.
@@ -40,24 +41,6 @@ func (r *releasingVolumes) ReleaseAnonymous(ctx context.Context, project string)
 	return r.released, r.err
 }
 
-// syncBuffer is a log sink for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // down without -v releases the anonymous volumes once the containers are
 // gone; an in-use volume is a warning, another failure fails down; -v
 // removes instead of releasing.
@@ -83,7 +66,7 @@ func TestDownReleasesAnonymousVolumes(t *testing.T) {
 			w := newWorld("busybox:latest")
 			rv := &releasingVolumes{fakeVolumes: w.vols, rt: w.rt, released: []string{"0123abcd"}, err: tc.err}
 			e := w.executor(t, "demo")
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			e.Log = slog.New(slog.NewTextHandler(&logs, nil))
 			w.rt.exitOnStart["demo-migrate-1"] = 0
 			go advanceUntilDone(w.clock, t)

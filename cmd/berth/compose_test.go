@@ -3,14 +3,12 @@ package main
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -441,8 +439,8 @@ services:
     restart: always
 `)
 	c := exec.Command(builtBerth(t), "--root", cp.root, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", cp.name, "up", "--no-color")
-	var out, errb strings.Builder
-	c.Stdout, c.Stderr = &syncWriter{w: &out}, &syncWriter{w: &errb}
+	var out, errb testenv.SyncBuffer
+	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -464,15 +462,4 @@ services:
 	if !strings.Contains(out.String(), "app-1  | ready") {
 		t.Errorf("stdout:\n%s", out.String())
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

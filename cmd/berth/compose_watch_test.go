@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/leakcheck"
+	"github.com/berth-dev/berth/internal/testenv"
 )
 
 const watchStack = `services:
@@ -68,8 +69,8 @@ func TestComposeWatchForeground(t *testing.T) {
 	leakcheck.Check(t, leakcheck.Contains("bth"))
 	cp := newComposeProject(t, "wf", watchStack)
 	c := exec.Command(builtBerth(t), "--root", cp.root, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", cp.name, "up", "--watch", "--no-color")
-	var out, errb strings.Builder
-	c.Stdout, c.Stderr = &syncWriter{w: &out}, &syncWriter{w: &errb}
+	var out, errb testenv.SyncBuffer
+	c.Stdout, c.Stderr = &out, &errb
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
