@@ -3,13 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -822,13 +822,23 @@ func containerLsCmd(g *globalOptions, verb string) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			labels := map[string]string{}
+			var names, statuses []string
 			for _, f := range filters {
 				k, v, _ := strings.Cut(f, "=")
-				if k != "label" {
-					return berthErr(fmt.Errorf("--filter %q: only label=KEY=VALUE is supported", f))
+				switch k {
+				case "label":
+					lk, lv, _ := strings.Cut(v, "=")
+					labels[lk] = lv
+				case "name":
+					names = append(names, v)
+				case "status":
+					statuses = append(statuses, v)
+				default:
+					return berthErr(fmt.Errorf("--filter %q: want label=KEY[=VALUE], name=NAME or status=STATUS", f))
 				}
-				lk, lv, _ := strings.Cut(v, "=")
-				labels[lk] = lv
+			}
+			if len(statuses) > 0 {
+				all = true // docker ps --filter status=exited lists exited ones
 			}
 			rt, _, err := g.openRuntime()
 			if err != nil {
@@ -844,6 +854,12 @@ func containerLsCmd(g *globalOptions, verb string) *cobra.Command {
 				if !all && st.Status != runtime.StatusRunning && st.Status != runtime.StatusPaused {
 					continue
 				}
+				if len(statuses) > 0 && !slices.Contains(statuses, string(st.Status)) {
+					continue
+				}
+				if len(names) > 0 && !slices.ContainsFunc(names, func(n string) bool { return strings.Contains(st.Name, n) }) {
+					continue
+				}
 				id := st.ID
 				cmdline := commandOf(st)
 				if !noTrunc {
@@ -856,35 +872,20 @@ func containerLsCmd(g *globalOptions, verb string) *cobra.Command {
 					Created: humanDuration(now.Sub(st.Created)) + " ago", Status: statusText(st, now),
 					State: string(st.Status), Names: st.Name, Labels: st.Spec.Labels})
 			}
-			out := cmd.OutOrStdout()
-			switch {
-			case quiet:
-				for _, r := range rows {
-					fmt.Fprintln(out, r.ID)
-				}
-			case format == "json":
-				enc := json.NewEncoder(out)
-				for _, r := range rows {
-					enc.Encode(r)
-				}
-			case format == "" || format == "table":
-				tw := tabwriter.NewWriter(out, 0, 4, 3, ' ', 0)
-				fmt.Fprintln(tw, "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES")
-				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Image, r.Command, r.Created, r.Status, r.Names)
-				}
-				tw.Flush()
-			default:
-				return berthErr(fmt.Errorf("--format %q: want table or json", format))
-			}
-			return nil
+			return writeList(cmd.OutOrStdout(), rows, format, quiet, listTable[containerRow]{
+				Header: "CONTAINER ID\tIMAGE\tCOMMAND\tCREATED\tSTATUS\tNAMES",
+				Cells: func(r containerRow) string {
+					return strings.Join([]string{r.ID, r.Image, r.Command, r.Created, r.Status, r.Names}, "\t")
+				},
+				Quiet: func(r containerRow) string { return r.ID },
+			})
 		},
 	}
 	c.Flags().BoolVarP(&all, "all", "a", false, "show all containers (default: running only)")
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "only display container IDs")
 	c.Flags().BoolVar(&noTrunc, "no-trunc", false, "don't truncate output")
-	c.Flags().StringArrayVar(&filters, "filter", nil, "filter: label=KEY=VALUE")
-	c.Flags().StringVar(&format, "format", "", "output format: table or json")
+	c.Flags().StringArrayVar(&filters, "filter", nil, "filter: label=KEY[=VALUE], name=NAME, status=STATUS (repeatable)")
+	c.Flags().StringVar(&format, "format", "", listFormatHelp)
 	return c
 }
 

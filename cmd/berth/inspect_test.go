@@ -26,6 +26,10 @@ func TestInspectAnyObject(t *testing.T) {
 		{"inspect -f {{.Name}}:{{.Driver}} v1", "v1:local"},
 		{"inspect -f {{.Name}}:{{.Driver}} n1", "n1:bridge"},
 		{"inspect --type volume -f {{.Name}} v1", "v1"},
+		// docker ps's template and filters, on the same objects.
+		{"container ls -a --format {{.Names}}:{{.State}} --filter name=c1", "c1:created"},
+		{"container ls --filter status=created --format {{.Names}}", "c1"},
+		{"container ls --filter status=running -q", ""},
 	} {
 		if got := strings.TrimSpace(mustBerth(t, root, strings.Fields(tc.args)...)); got != tc.want {
 			t.Errorf("berth %s = %q, want %q", tc.args, got, tc.want)
