@@ -210,6 +210,10 @@ type Networks interface {
 	EnsureSandbox(ctx context.Context, id string, r SandboxRequest) (Sandbox, error)
 	// DeleteSandbox removes a sandbox; a missing one succeeds.
 	DeleteSandbox(ctx context.Context, id string) error
+	// ReleasePorts unpublishes sandbox id's host ports: a stopped container
+	// holds none, as with Docker; EnsureSandbox publishes them again. A
+	// missing sandbox succeeds.
+	ReleasePorts(ctx context.Context, id string) error
 	// ListSandboxes returns the ids of the sandboxes made for project.
 	ListSandboxes(ctx context.Context, project string) ([]string, error)
 }

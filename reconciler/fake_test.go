@@ -379,6 +379,7 @@ type fakeNetworks struct {
 	networks  map[string]string // name -> project; guarded by mu
 	sandboxes map[string]SandboxRequest
 	onEnsure  func(id string) error
+	released  []string // ReleasePorts calls, in order
 }
 
 func newFakeNetworks() *fakeNetworks {

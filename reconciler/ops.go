@@ -67,6 +67,9 @@ func (e *Executor) StopContainers(ctx context.Context, p *spec.Project, cs []Con
 				if errors.Is(err, ErrNotFound) {
 					err = nil
 				}
+				if err == nil {
+					e.releasePorts(gctx, p, s, c)
+				}
 				done("Stopped", err)
 				if err != nil {
 					mu.Lock()
@@ -162,4 +165,21 @@ func (e *Executor) RemoveContainers(ctx context.Context, p *spec.Project, cs []C
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// releasePorts frees the host ports of a stopped container that has a
+// sandbox of its own (a pod's ports stay with the pod), as Docker does on
+// stop: another project may take them meanwhile; start or up publishes
+// them again. A failure is logged, not the stop's.
+func (e *Executor) releasePorts(ctx context.Context, p *spec.Project, s *spec.Service, c Container) {
+	if e.Deps.Networks == nil || p == nil || s == nil || s.Pod != "" {
+		return
+	}
+	id, req := SandboxFor(p, s, c.Number())
+	if req == nil || len(req.Ports) == 0 {
+		return
+	}
+	if err := e.Deps.Networks.ReleasePorts(ctx, id); err != nil {
+		e.Log.Info("could not release the ports of a stopped container", "container", c.Name, "err", err)
+	}
 }

@@ -200,3 +200,11 @@ func (a Networks) Ports(ctx context.Context, id string) ([]reconciler.PublishedP
 	}
 	return out, nil
 }
+
+// ReleasePorts unpublishes the sandbox's ports (netplug.Publish with none).
+func (a Networks) ReleasePorts(ctx context.Context, id string) error {
+	if _, err := a.M.Publish(ctx, id, nil); err != nil && !errors.Is(err, netplug.ErrNotFound) {
+		return err
+	}
+	return nil
+}
