@@ -125,7 +125,10 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	}
 	defer parentSock.Close()
 
-	cmd := exec.Command("/proc/self/exe", "berth-init")
+	cmd := exec.Command("/proc/self/exe")
+	// What ps and top show for an init: true container's pid 1 (as
+	// docker-init); the role comes from the environment.
+	cmd.Args = []string{"berth-init"}
 	cmd.Env = []string{reexecEnv + "=init", "GOMAXPROCS=1"}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.child[0], stdio.child[1], stdio.child[2]
 	cmd.ExtraFiles = []*os.File{childSock}
