@@ -222,6 +222,12 @@ func stopLevels(p *spec.Project, cs []Container) [][]Container {
 	return levels
 }
 
+// ReleaseAnonymous is releaseAnonymous for `rm` without -v: the removed
+// containers' anonymous volumes stay, and the next up makes fresh ones.
+func (e *Executor) ReleaseAnonymous(ctx context.Context, project string) error {
+	return errors.Join(e.releaseAnonymous(ctx, project)...)
+}
+
 // releaseAnonymous detaches the project's anonymous volumes from their
 // services once the containers are gone, so that the next `up` starts with
 // fresh ones while the data stays on disk (Compose: anonymous volumes are

@@ -2,9 +2,9 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/berth-dev/berth/spec"
 )
@@ -24,17 +24,16 @@ func processJoinTargets(p *spec.Project, s *spec.Service) []string {
 			out = append(out, x)
 		}
 	}
-	for _, mode := range []string{s.Pid, s.Ipc} {
-		if x, ok := strings.CutPrefix(mode, "service:"); ok {
-			add(x)
-		}
-	}
-	if x, ok := strings.CutPrefix(s.NetworkMode, "service:"); ok {
-		if t, found := p.Service(x); found {
-			if _, req := SandboxFor(p, t, 1); req == nil {
-				add(x)
+	for _, j := range namespaceJoins(s) {
+		if j.kind == "network" {
+			// Joined through the target's sandbox when it has one.
+			if t, found := p.Service(j.service); !found {
+				continue
+			} else if _, req := SandboxFor(p, t, 1); req != nil {
+				continue
 			}
 		}
+		add(j.service)
 	}
 	if s.Pod != "" {
 		if pod, ok := p.Pod(s.Pod); ok && len(pod.Services) > 0 &&
@@ -76,8 +75,8 @@ func (s *Supervisor) restartJoined(ctx context.Context, c Container) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("restart container %s: %w", c.Name, errs[0])
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("restart container %s: %w", c.Name, err)
 	}
 	return nil
 }

@@ -222,7 +222,10 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 				if err := env.exec.RemoveContainers(ctx, env.project, gone, false); err != nil {
 					return err
 				}
-				return anonymousAfterRm(ctx, g, env.project.Name, gone, volumes)
+				if !volumes {
+					return env.exec.ReleaseAnonymous(ctx, env.project.Name)
+				}
+				return removeAnonymous(ctx, g, env.project.Name, gone)
 			})
 		},
 	}
@@ -232,20 +235,12 @@ func newRmCmd(g *globalOptions) *cobra.Command {
 	return c
 }
 
-// anonymousAfterRm does to the removed containers' anonymous volumes what
-// Compose does: with -v they are removed; without, they stay as dangling
-// volumes and the next up creates fresh ones (they are released: renamed,
-// project label kept, as after down).
-func anonymousAfterRm(ctx context.Context, g *globalOptions, project string, gone []reconciler.Container, remove bool) error {
+// removeAnonymous is `rm -v`: the anonymous volumes of the removed
+// containers go with them (without -v, the executor releases them).
+func removeAnonymous(ctx context.Context, g *globalOptions, project string, gone []reconciler.Container) error {
 	m, err := g.openVolumes()
 	if err != nil {
 		return err
-	}
-	if !remove {
-		if _, err := m.ReleaseAnonymous(ctx, project); err != nil && !errors.Is(err, volumes.ErrInUse) {
-			return err
-		}
-		return nil
 	}
 	var errs []error
 	for _, c := range gone {
