@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/runtime"
@@ -42,6 +43,9 @@ type Supervisor struct {
 	Changes <-chan struct{}
 
 	trigger chan struct{}
+	// activity counts the starts and ends of the supervisor's changes to
+	// the project: odd while one is under way (see Activity).
+	activity atomic.Int64
 	// The fields below are used only by the reconcile goroutine.
 	runs     map[string]*supervised // by container ID
 	timerDue time.Time
@@ -101,10 +105,23 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
+// Activity is a token for "the supervisor is not changing the project
+// now, and has not since the last token": it is even when idle, and any
+// change in between makes the next one differ. Foreground up uses it so
+// that the gap of a recreate (old container gone, new one not yet there)
+// never reads as "every container has ended".
+func (s *Supervisor) Activity() int64 { return s.activity.Load() }
+
+func (s *Supervisor) busy() func() {
+	s.activity.Add(1)
+	return func() { s.activity.Add(1) }
+}
+
 func (s *Supervisor) reload(ctx context.Context) error {
 	if s.Reload == nil {
 		return nil
 	}
+	defer s.busy()()
 	p, err := s.Reload(ctx)
 	if err != nil {
 		return err
@@ -149,6 +166,7 @@ func (s *Supervisor) lock(ctx context.Context) (func(), error) {
 }
 
 func (s *Supervisor) reconcile(ctx context.Context) error {
+	defer s.busy()()
 	unlock, err := s.lock(ctx)
 	if err != nil {
 		return err

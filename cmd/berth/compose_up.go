@@ -507,8 +507,9 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 			if stopping {
 				continue
 			}
+			before := sup.Activity()
 			cs := attachNew()
-			if allDone(sup.Project, cs) {
+			if before%2 == 0 && sup.Activity() == before && allDone(sup.Project, cs) {
 				cancelSup()
 				<-supDone
 				if o.exitCodeFrom != "" {

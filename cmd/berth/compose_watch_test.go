@@ -85,6 +85,6 @@ func TestComposeWatchForeground(t *testing.T) {
 	c.Process.Signal(syscall.SIGINT)
 	c.Wait()
 	if r := cp.rows()["wf-a-1"]; r.State != "exited" {
-		t.Errorf("a after Ctrl-C: %s\n%s", r.State, errb.String())
+		t.Errorf("a after Ctrl-C: %s (cli %v)\n%s\nSTDOUT %s", r.State, c.ProcessState, errb.String(), out.String())
 	}
 }
