@@ -206,6 +206,34 @@ func destroyCgroup(m cgroups.Manager) error {
 }
 
 // joinCgroup puts pid into every hierarchy of an existing cgroup (exec).
+// prepareCgroup makes the container's cgroup with its limits and device
+// rules, before any process is in it (see joinCgroup).
+func prepareCgroup(m cgroups.Manager, path string, spec *Spec) error {
+	if err := m.Apply(-1); err != nil {
+		return fmt.Errorf("cgroup: %w", err)
+	}
+	if err := m.Set(cgroupConfig(path, spec.Resources, spec.Privileged).Resources); err != nil {
+		return fmt.Errorf("cgroup limits: %w", err)
+	}
+	return applyDeviceRules(m, -1, spec.Privileged, spec.Devices)
+}
+
+// joinDeviceCgroup puts pid in the devices cgroup made by applyDeviceRules
+// (the manager skips that controller).
+func joinDeviceCgroup(m cgroups.Manager, pid int, privileged bool) error {
+	if privileged || !deviceControlled() {
+		return nil
+	}
+	dir := m.Path("devices")
+	if dir == "" {
+		return nil
+	}
+	if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
+		return fmt.Errorf("devices cgroup: %w", err)
+	}
+	return nil
+}
+
 func joinCgroup(m cgroups.Manager, pid int) error {
 	for _, dir := range m.GetPaths() {
 		if _, err := os.Stat(dir); err != nil {

@@ -1,7 +1,7 @@
 package runtime
 
-// initConfig is what the shim sends to the container's init over the sync
-// socket: everything already decided, so init only executes it.
+// initConfig is everything decided about a container's first process
+// and its rootfs, from the state, before the spawn thread acts on it.
 type initConfig struct {
 	ID         string   `json:"id"`
 	Hostname   string   `json:"hostname,omitempty"` // "" = leave the UTS namespace alone

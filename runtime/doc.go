@@ -26,50 +26,60 @@
 // # Processes
 //
 //	CLI / supervisor ──fork+exec──▶ shim (berth re-executed, setsid, stdio → /dev/null, stderr → shim.log)
-//	                                 │  parent of init; copies stdout/stderr to <id>-json.log;
-//	                                 │  applies and removes the cgroup; records the exit
-//	                                 └──clone(NEWNS|NEWPID|NEWUTS|NEWIPC|NEWNET)+exec──▶ init (berth re-executed)
-//	                                                                                      └─exec─▶ the container's process
+//	                                 │  parent of the container's process; copies stdout/stderr to
+//	                                 │  <id>-json.log; applies and removes the cgroup; records the exit
+//	                                 └──fork (clone NEWPID) from a spawn thread, no exec──▶ the
+//	                                     container's process, which replays a sysProgram and execs
 //
 // The re-executed binary is berth-shim when it is installed next to the
 // running executable (a binary that links only this package: its start-up
 // is on the path of every start and exec, and berth's own package init
 // costs tens of milliseconds), else /proc/self/exe. Either must call
-// IsReexec/Reexec first thing in main. Namespaces given as paths are
-// joined (setns) on a throw-away OS thread of the shim from which init is
-// forked, so init is born inside them. The shim does not rely on
-// Pdeathsig: it outlives its parent by design, and a dead shim is found
-// by the next reader (pid + start time) and its container cleaned up.
+// IsReexec/Reexec first thing in main.
 //
-// # Sync protocol (shim ↔ init), over a socketpair that is fd 3 in init
+// The shim starts only one Go process per container: itself. A throw-away
+// OS thread of the shim ("spawn thread") unshares a mount namespace and
+// new uts, ipc and net ones (or joins those given as paths, and the pid
+// namespace for its children), builds the whole rootfs there with Go
+// (overlay, /dev, /sys, mounts, pty, sysctls, hostname, lo up) and
+// resolves user, working dir and executable inside it. Then it forks a
+// child (raw clone, into a new pid namespace) that may not run Go code:
+// it replays a list of system calls prepared in advance (sysProgram). The
+// thread dies; its namespaces live on in the child. The shim does not
+// rely on Pdeathsig: it outlives its parent by design, and a dead shim is
+// found by the next reader (pid + start time) and its container cleaned
+// up.
 //
-//	shim                                           init (pid 1 of the new pid ns)
-//	 │ fork+exec init (namespaces from cloneflags)   │ Go start-up; fd 3 set close-on-exec
-//	 │ cgroup: Apply(pid), Set(limits), devices      │ blocks reading fd 3
-//	 │── initConfig (one JSON object) ─────────────▶│ (so it is in its cgroup before it acts)
-//	 │                                               │ unshare(CLONE_NEWCGROUP)
-//	 │                                               │ mount / rprivate; overlay on merged/;
-//	 │                                               │ CopyUp; /proc /dev(+nodes) /dev/pts /dev/shm
-//	 │                                               │ /dev/mqueue /sys; console; user mounts;
-//	 │                                               │ hostname/hosts/resolv.conf binds; sysctls;
-//	 │                                               │ sethostname; lo up; pivot_root; masked and
-//	 │                                               │ read-only paths; read-only rootfs;
-//	 │                                               │ resolve user/env/cwd/executable;
-//	 │                                               │ rlimits, bounding set, setgroups/gid/uid,
-//	 │                                               │ capset, no_new_privs
-//	 │◀─ syncMsg{error, exitCode 125|126|127} ───────│ on any failure, then exit
-//	 │◀─ EOF ────────────────────────────────────────│ execve succeeded (fd 3 closed on exec)
+// # Start protocol (shim ↔ child), two close-on-exec pipes
+//
+//	shim                                           child (pid 1 of the new pid ns)
+//	 │ cgroup made and limited (goroutine) ║ spawn thread builds the rootfs
+//	 │ fork ─────────────────────────────────────▶ │ close the shim's pipe ends; setsid;
+//	 │                                             │ mount /proc; masked and read-only paths;
+//	 │                                             │ pivot_root; read-only rootfs; stdio or pty
+//	 │ pid → every cgroup, devices cgroup           │ blocks reading the sync pipe
+//	 │── one byte on the sync pipe ──────────────▶ │ (so it is in its cgroup before the process)
+//	 │                                             │ unshare(CLONE_NEWCGROUP); chdir; rlimits,
+//	 │                                             │ bounding set, setgroups/gid/uid, capset,
+//	 │                                             │ no_new_privs; close_range(3.., CLOEXEC)
+//	 │◀─ {op index, errno} on the error pipe ──────│ on any failure, then exit 125
+//	 │◀─ EOF ──────────────────────────────────────│ execve succeeded
 //	 │ result line → starting CLI (fd 3 of the shim): {pid, pidStart} or {error, exitCode}
-//	 │ wait4(init) … exit code (128+signal), OOM from the memory controller,
+//	 │ wait(child) … exit code (128+signal), OOM from the memory controller,
 //	 │ cgroup removed, state.json: exited (under the flock), shim exits
 //
-// With Spec.Init, init stays pid 1 after the setup (like tini): it forks the
-// process from its thread (carrying the dropped privileges), forwards every
-// signal to it and reaps every zombie. Exec uses the same finalisation in
-// an "exec" helper: the caller forks it from a thread that joined the
+// A sysProgram failure names its step ("pivot_root: invalid argument");
+// execve failing is 127 (not found) or 126, as Docker. With Spec.Init,
+// the child execs the shim binary as berth-init before the pivot (from the
+// host's root, so that a dynamically linked binary finds its interpreter);
+// berth-init pivots, drops privileges on its locked thread, forks the
+// process from that thread, stays pid 1, forwards every signal to it and
+// reaps every zombie (like tini). Exec uses an "exec" helper (berth
+// re-executed): the caller forks it from a thread that joined the
 // container's ipc, uts, net, pid and cgroup namespaces, writes its pid into
 // the container's cgroups, sends it the processConfig; the helper joins the
-// mount namespace (unshare(CLONE_FS) + setns, fd 4) and execs.
+// mount namespace (unshare(CLONE_FS) + setns, fd 4), applies the same
+// credential steps (credentialOps) in-process and execs.
 //
 // # State
 //
@@ -92,6 +102,6 @@
 // cgroup.
 //
 // Nothing of a container is mounted on the host: the rootfs and all its
-// mounts live in init's mount namespace and vanish with it. What remains
+// mounts live in the container's mount namespace and vanish with it. What remains
 // on disk is the state dir (upper/work dirs, logs), removed by Remove.
 package runtime

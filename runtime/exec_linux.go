@@ -265,9 +265,12 @@ func execHelper() {
 			fail(125, err)
 		}
 	}
-	p, code, err := prepareProcess(&pc)
+	p, code, err := prepareProcess(&pc, "/")
 	if err != nil {
 		fail(code, err)
+	}
+	if err := os.Chdir(p.cwd); err != nil {
+		fail(125, fmt.Errorf("working dir %s: %w", p.cwd, err))
 	}
 	if err := applyProcess(p); err != nil {
 		fail(125, err)

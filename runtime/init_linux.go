@@ -12,55 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
+	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 )
-
-// containerInit is pid 1 of a new container (or a member of a joined pid
-// ns): it waits for its config on fd 3 (the shim sends it once the cgroup
-// is applied), builds the rootfs, and execs the process. See doc.go for the
-// message diagram.
-func containerInit() {
-	runtime.LockOSThread()
-	unix.CloseOnExec(3)
-	sock := os.NewFile(3, "sync")
-	var cfg initConfig
-	if err := json.NewDecoder(sock).Decode(&cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "berth init: read config:", err)
-		os.Exit(125)
-	}
-	fail := func(code int, err error) {
-		json.NewEncoder(sock).Encode(syncMsg{Error: err.Error(), ExitCode: code})
-		os.Exit(code)
-	}
-	// The shim has put us in the container's cgroup: make it our cgroup
-	// namespace's root.
-	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-		fail(125, fmt.Errorf("unshare cgroup namespace: %w", err))
-	}
-	master, slave, err := setupRootfs(&cfg)
-	if err != nil {
-		fail(125, err)
-	}
-	if master != nil {
-		if err := becomeTty(sock, master, slave, cfg.Process.ConsoleSize); err != nil {
-			fail(125, err)
-		}
-	}
-	p, code, err := prepareProcess(&cfg.Process)
-	if err != nil {
-		fail(code, err)
-	}
-	if cfg.Init {
-		runAsInit(sock, p)
-		return
-	}
-	if err := applyProcess(p); err != nil {
-		fail(125, err)
-	}
-	err = unix.Exec(p.path, p.cfg.Args, p.env)
-	fail(execErrCode(err), fmt.Errorf("exec %s: %w", p.cfg.Args[0], err))
-}
 
 func execErrCode(err error) int {
 	if errors.Is(err, unix.ENOENT) {
@@ -72,22 +28,37 @@ func execErrCode(err error) int {
 // preparedProcess is a processConfig resolved inside the container.
 type preparedProcess struct {
 	cfg  *processConfig
-	path string
+	path string // the executable, as a path inside the container
 	env  []string
+	cwd  string
 	user ExecUser
 }
 
-// prepareProcess resolves user, HOME, working dir and the executable
-// inside the container's root. The int is the exit code for an error.
-func prepareProcess(pc *processConfig) (*preparedProcess, int, error) {
-	var passwd, group *os.File
-	if f, err := os.Open("/etc/passwd"); err == nil {
-		passwd = f
-		defer f.Close()
+// inRoot is the host path of p inside root ("/" when already there),
+// without following symlinks out of root.
+func inRoot(root, p string) (string, error) {
+	if root == "/" {
+		return p, nil
 	}
-	if f, err := os.Open("/etc/group"); err == nil {
-		group = f
-		defer f.Close()
+	return securejoin.SecureJoin(root, p)
+}
+
+// prepareProcess resolves user, HOME, working dir (created if missing) and
+// the executable inside the container's root, which is at root ("/" when
+// the caller is already inside). The int is the exit code for an error.
+func prepareProcess(pc *processConfig, root string) (*preparedProcess, int, error) {
+	var passwd, group *os.File
+	if p, err := inRoot(root, "/etc/passwd"); err == nil {
+		if f, err := os.Open(p); err == nil {
+			passwd = f
+			defer f.Close()
+		}
+	}
+	if p, err := inRoot(root, "/etc/group"); err == nil {
+		if f, err := os.Open(p); err == nil {
+			group = f
+			defer f.Close()
+		}
 	}
 	var u ExecUser
 	var err error
@@ -111,24 +82,29 @@ func prepareProcess(pc *processConfig) (*preparedProcess, int, error) {
 	if cwd == "" {
 		cwd = "/"
 	}
-	if err := os.MkdirAll(cwd, 0o755); err != nil {
+	if root == "/" {
+		if err := os.MkdirAll(cwd, 0o755); err != nil {
+			return nil, 125, fmt.Errorf("working dir %s: %w", cwd, err)
+		}
+	} else if _, err := securePath(root, cwd, false); err != nil {
 		return nil, 125, fmt.Errorf("working dir %s: %w", cwd, err)
 	}
-	if err := os.Chdir(cwd); err != nil {
-		return nil, 125, fmt.Errorf("working dir %s: %w", cwd, err)
-	}
-	path, code, err := lookPath(pc.Args[0], envGet(env, "PATH"))
+	path, code, err := lookPath(root, pc.Args[0], envGet(env, "PATH"))
 	if err != nil {
 		return nil, code, err
 	}
-	return &preparedProcess{cfg: pc, path: path, env: env, user: u}, 0, nil
+	return &preparedProcess{cfg: pc, path: path, env: env, cwd: cwd, user: u}, 0, nil
 }
 
 // lookPath finds name in the container's PATH, with Docker's exit codes:
 // 127 not found, 126 found but not executable.
-func lookPath(name, pathEnv string) (string, int, error) {
+func lookPath(root, name, pathEnv string) (string, int, error) {
 	check := func(p string) (int, error) {
-		st, err := os.Stat(p)
+		hp, err := inRoot(root, p)
+		if err != nil {
+			return 127, fmt.Errorf("exec: %q: %w", name, err)
+		}
+		st, err := os.Stat(hp)
 		if err != nil {
 			return 127, fmt.Errorf("exec: %q: no such file or directory", name)
 		}
@@ -163,17 +139,27 @@ func lookPath(name, pathEnv string) (string, int, error) {
 }
 
 // applyProcess sets rlimits, the bounding set, user and groups,
-// capabilities and no_new_privs on the calling (locked) thread, in the
-// order that keeps the privileges each step needs.
+// capabilities and no_new_privs on the calling (locked) thread.
 func applyProcess(p *preparedProcess) error {
+	var prog sysProgram
+	if err := credentialOps(&prog, p); err != nil {
+		return err
+	}
+	_, err := prog.run()
+	return err
+}
+
+// credentialOps appends to prog what applyProcess does: rlimits, the
+// bounding set, groups, gid, uid, capabilities and no_new_privs, in the
+// order that keeps the privileges each step needs.
+func credentialOps(prog *sysProgram, p *preparedProcess) error {
 	for _, u := range p.cfg.Rlimits {
 		res, ok := rlimitResource[u.Name]
 		if !ok {
 			return fmt.Errorf("ulimit %q: unknown", u.Name)
 		}
-		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: uint64(u.Soft), Max: uint64(u.Hard)}); err != nil {
-			return fmt.Errorf("ulimit %s=%d:%d: %w", u.Name, u.Soft, u.Hard, err)
-		}
+		rl := &unix.Rlimit{Cur: uint64(u.Soft), Max: uint64(u.Hard)}
+		prog.add(fmt.Sprintf("ulimit %s=%d:%d", u.Name, u.Soft, u.Hard), unix.SYS_PRLIMIT64, 0, uintptr(res), prog.ptr(rl, unsafe.Pointer(rl)), 0)
 	}
 	// Only what we hold can be kept (root may lack some, e.g.
 	// CAP_SYS_RESOURCE on this project's hosts).
@@ -187,46 +173,34 @@ func applyProcess(p *preparedProcess) error {
 	last := capLastCap()
 	for c := 0; c <= last; c++ {
 		if !keep[c] {
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-				return fmt.Errorf("drop capability %d from bounding set: %w", c, err)
-			}
+			prog.add(fmt.Sprintf("drop capability %d from bounding set", c), unix.SYS_PRCTL, unix.PR_CAPBSET_DROP, uintptr(c)).allowed = unix.EINVAL
 		}
 	}
-	groups := make([]uint32, 0, len(p.user.Groups))
-	for _, g := range p.user.Groups {
-		groups = append(groups, uint32(g))
+	groups := make([]uint32, len(p.user.Groups))
+	for i, g := range p.user.Groups {
+		groups[i] = uint32(g)
 	}
-	// Raw syscalls: only this thread changes, and it is the one that execs.
 	var gp uintptr
 	if len(groups) > 0 {
-		gp = uintptrOf(&groups[0])
+		gp = prog.ptr(groups, unsafe.Pointer(&groups[0]))
 	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETGROUPS, uintptr(len(groups)), gp, 0); e != 0 {
-		return fmt.Errorf("setgroups: %w", e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESGID, uintptr(p.user.GID), uintptr(p.user.GID), uintptr(p.user.GID)); e != 0 {
-		return fmt.Errorf("setgid %d: %w", p.user.GID, e)
-	}
-	if _, _, e := unix.RawSyscall(unix.SYS_SETRESUID, uintptr(p.user.UID), uintptr(p.user.UID), uintptr(p.user.UID)); e != 0 {
-		return fmt.Errorf("setuid %d: %w", p.user.UID, e)
-	}
+	prog.add("setgroups", unix.SYS_SETGROUPS, uintptr(len(groups)), gp)
+	gid, uid := uintptr(p.user.GID), uintptr(p.user.UID)
+	prog.add(fmt.Sprintf("setgid %d", p.user.GID), unix.SYS_SETRESGID, gid, gid, gid)
+	prog.add(fmt.Sprintf("setuid %d", p.user.UID), unix.SYS_SETRESUID, uid, uid, uid)
 	// A non-root uid lost its permitted set in setresuid; root keeps
 	// exactly the container's set.
-	var data [2]unix.CapUserData
+	data := new([2]unix.CapUserData)
 	if p.user.UID == 0 {
 		for c := range keep {
 			data[c/32].Effective |= 1 << (uint(c) % 32)
 			data[c/32].Permitted |= 1 << (uint(c) % 32)
 		}
 	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("capset: %w", err)
-	}
+	hdr := &unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	prog.add("capset", unix.SYS_CAPSET, prog.ptr(hdr, unsafe.Pointer(hdr)), prog.ptr(data, unsafe.Pointer(data)))
 	if p.cfg.NoNewPrivs {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("no_new_privs: %w", err)
-		}
+		prog.add("no_new_privs", unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1)
 	}
 	return nil
 }
@@ -268,31 +242,67 @@ func hasCap(c int) bool {
 	return false
 }
 
-// runAsInit is `--init`: berth stays pid 1, forks the process, forwards
-// every signal to it, reaps every zombie, and exits with the process's
-// status (like tini). The process is forked from this thread after
-// applyProcess, so it carries the container's user and capabilities.
-func runAsInit(sock *os.File, p *preparedProcess) {
+// initSpecEnv carries berth-init's initSpec (JSON); berth-init's own
+// environment is only that and the re-exec role.
+const initSpecEnv = "_BERTH_INIT"
+
+// initSpec is what berth-init still has to do: the pivot and the
+// process, as resolved by the shim.
+type initSpec struct {
+	Root     string        `json:"root"`
+	ReadOnly bool          `json:"readOnly,omitempty"`
+	Process  processConfig `json:"process"`
+	Path     string        `json:"path"`
+	Env      []string      `json:"env"`
+	Cwd      string        `json:"cwd"`
+	User     ExecUser      `json:"user"`
+}
+
+// initMain is `init: true` (docker run --init). The container's first
+// process execs the shim binary as this role before the pivot (so that a
+// dynamically linked binary finds its interpreter), already in its
+// namespaces, cgroup and stdio. berth-init pivots into the rootfs, drops
+// to the container's user and capabilities on its locked thread, starts
+// the process from that thread, and stays pid 1: it forwards every signal
+// to the process, reaps every zombie and exits with the process's status
+// (like tini and docker-init).
+func initMain() {
+	runtime.LockOSThread()
+	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("berth-init\x00")[0])), 0, 0, 0)
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
-	if err := applyProcess(p); err != nil {
-		json.NewEncoder(sock).Encode(syncMsg{Error: err.Error(), ExitCode: 125})
+	var spec initSpec
+	if err := json.Unmarshal([]byte(os.Getenv(initSpecEnv)), &spec); err != nil || len(spec.Process.Args) == 0 {
+		fmt.Fprintln(os.Stderr, "berth-init: no process to run")
+		os.Exit(125)
+	}
+	os.Unsetenv(initSpecEnv)
+	p := &preparedProcess{cfg: &spec.Process, path: spec.Path, env: spec.Env, cwd: spec.Cwd, user: spec.User}
+	var prog sysProgram
+	err := pivotOps(&prog, spec.Root, spec.ReadOnly)
+	if err == nil {
+		err = finishOps(&prog, p)
+	}
+	if err == nil {
+		_, err = prog.run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "berth-init:", err)
 		os.Exit(125)
 	}
 	cmd := exec.Command(p.path)
-	cmd.Args = p.cfg.Args
+	cmd.Args = spec.Process.Args
 	cmd.Env = p.env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if p.cfg.Tty {
+	if spec.Process.Tty {
 		cmd.SysProcAttr.Foreground = true
 		cmd.SysProcAttr.Ctty = 0
 	}
 	if err := cmd.Start(); err != nil {
-		json.NewEncoder(sock).Encode(syncMsg{Error: err.Error(), ExitCode: execErrCode(err)})
+		fmt.Fprintln(os.Stderr, "berth-init:", err)
 		os.Exit(execErrCode(err))
 	}
-	sock.Close()
 	child := cmd.Process.Pid
 	for sig := range sigs {
 		if sig == unix.SIGURG {

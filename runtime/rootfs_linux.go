@@ -43,15 +43,24 @@ func mount(src, dst, fstype string, flags uintptr, data string) error {
 	return nil
 }
 
-// setupRootfs builds the container's filesystem in init's new mount
-// namespace and pivots into it. Nothing is visible on the host: the mount
-// namespace dies with the container.
-func setupRootfs(c *initConfig) (master, slave *os.File, err error) {
-	err = setupRootfsInner(c, &master, &slave)
+// prepareRootfs builds the container's filesystem from the shim's spawn
+// thread, which has its own mount namespace (and the container's uts, ipc
+// and net ones): everything but what needs the container's pid namespace.
+// What remains (/proc, the masked and read-only paths, pivot_root, the
+// read-only rootfs) goes into prog for the forked child, except the pivot
+// (pivotOps), which comes later. Nothing is
+// visible on the host: the mount namespace dies with the container.
+func prepareRootfs(c *initConfig, prog *sysProgram) (master, slave *os.File, err error) {
+	err = prepareRootfsInner(c, prog, &master, &slave)
+	if err != nil && master != nil {
+		master.Close()
+		slave.Close()
+		master, slave = nil, nil
+	}
 	return master, slave, err
 }
 
-func setupRootfsInner(c *initConfig, master, slave **os.File) error {
+func prepareRootfsInner(c *initConfig, prog *sysProgram, master, slave **os.File) error {
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
@@ -70,7 +79,8 @@ func setupRootfsInner(c *initConfig, master, slave **os.File) error {
 		}
 	}
 	const nsd = unix.MS_NOSUID | unix.MS_NODEV
-	if err := mountAt(r, "/proc", "proc", "proc", nsd|unix.MS_NOEXEC, ""); err != nil {
+	procDir, err := securePath(r, "/proc", false)
+	if err != nil {
 		return err
 	}
 	if err := mountAt(r, "/dev", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
@@ -127,8 +137,10 @@ func setupRootfsInner(c *initConfig, master, slave **os.File) error {
 			return err
 		}
 	}
+	// The namespaced sysctls resolve against the writer's namespaces: this
+	// thread is in the container's net, ipc and uts ones.
 	for k, v := range c.Sysctls {
-		p := filepath.Join(r, "proc/sys", strings.ReplaceAll(k, ".", "/"))
+		p := filepath.Join("/proc/sys", strings.ReplaceAll(k, ".", "/"))
 		if err := os.WriteFile(p, []byte(v), 0); err != nil {
 			return fmt.Errorf("sysctl %s=%s: %w", k, v, err)
 		}
@@ -148,24 +160,21 @@ func setupRootfsInner(c *initConfig, master, slave **os.File) error {
 			return err
 		}
 	}
-	if err := pivot(r); err != nil {
+	// The child: /proc of its own pid namespace, then what hides the
+	// host's kernel from it, then the pivot.
+	if _, err := prog.mount("mount proc on /proc", "proc", procDir, "proc", nsd|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
 	if !c.Privileged {
 		for _, p := range maskedPaths {
-			if err := maskPath(p); err != nil {
+			if err := maskPath(prog, r, p); err != nil {
 				return err
 			}
 		}
 		for _, p := range readonlyPaths {
-			if err := readonlyPath(p); err != nil {
+			if err := readonlyPath(prog, r, p); err != nil {
 				return err
 			}
-		}
-	}
-	if c.ReadOnly {
-		if err := mount("", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("read-only rootfs: %w", err)
 		}
 	}
 	return nil
@@ -402,50 +411,87 @@ func makeMappedDevices(root string, ds []Device) error {
 	return nil
 }
 
-// pivot makes root the new / ("pivot onto itself": no put_old dir needed).
-func pivot(root string) error {
-	if err := unix.Chdir(root); err != nil {
-		return fmt.Errorf("chdir rootfs: %w", err)
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("unmount old root: %w", err)
-	}
-	return unix.Chdir("/")
-}
-
-func maskPath(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return nil
-	}
-	if fi.IsDir() {
-		if err := unix.Mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, ""); err != nil {
-			return fmt.Errorf("mask %s: %w", p, err)
+// pivotOps makes root the new / ("pivot onto itself": no put_old dir
+// needed), read-only if asked.
+func pivotOps(prog *sysProgram, root string, readOnly bool) error {
+	for _, step := range []struct {
+		what string
+		nr   uintptr
+		args []string
+	}{
+		{"chdir rootfs", unix.SYS_CHDIR, []string{root}},
+		{"pivot_root", unix.SYS_PIVOT_ROOT, []string{".", "."}},
+	} {
+		var a []uintptr
+		for _, s := range step.args {
+			v, err := prog.str(s)
+			if err != nil {
+				return err
+			}
+			a = append(a, v)
 		}
-		return nil
+		prog.add(step.what, step.nr, a...)
 	}
-	if err := unix.Mount("/dev/null", p, "", unix.MS_BIND, ""); err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("mask %s: %w", p, err)
+	if _, err := prog.mount("pivot_root: old root to slave", "", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return err
+	}
+	dot, err := prog.str(".")
+	if err != nil {
+		return err
+	}
+	prog.add("unmount old root", unix.SYS_UMOUNT2, dot, unix.MNT_DETACH)
+	slash, err := prog.str("/")
+	if err != nil {
+		return err
+	}
+	prog.add("chdir /", unix.SYS_CHDIR, slash)
+	if readOnly {
+		if _, err := prog.mount("read-only rootfs", "", "/", "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func readonlyPath(p string) error {
-	if err := unix.Mount(p, p, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return nil
-		}
-		return fmt.Errorf("read-only %s: %w", p, err)
+// maskPath hides p (a path in the container's /proc or /sys) under root:
+// a directory under a read-only tmpfs, a file under /dev/null. Whether p
+// is a directory is read from the host's /proc (the same kernel) or the
+// container's /sys (already mounted).
+func maskPath(prog *sysProgram, root, p string) error {
+	probe := p
+	if strings.HasPrefix(p, "/sys/") {
+		probe = filepath.Join(root, p)
 	}
-	if err := unix.Mount("", p, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("read-only %s: %w", p, err)
+	fi, err := os.Stat(probe)
+	if err != nil {
+		return nil
 	}
+	target := filepath.Join(root, p)
+	if fi.IsDir() {
+		_, err := prog.mount("mask "+p, "tmpfs", target, "tmpfs", unix.MS_RDONLY, "")
+		return err
+	}
+	op, err := prog.mount("mask "+p, "/dev/null", target, "", unix.MS_BIND, "")
+	if err != nil {
+		return err
+	}
+	op.allowed = unix.ENOENT
+	return nil
+}
+
+// readonlyPath makes p (under root) a read-only bind of itself.
+func readonlyPath(prog *sysProgram, root, p string) error {
+	target := filepath.Join(root, p)
+	op, err := prog.mount("read-only "+p, target, target, "", unix.MS_BIND|unix.MS_REC, "")
+	if err != nil {
+		return err
+	}
+	op.allowed = unix.ENOENT
+	op, err = prog.mount("read-only "+p, "", target, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if err != nil {
+		return err
+	}
+	op.allowed = unix.ENOENT
 	return nil
 }
 

@@ -4,12 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,7 +21,7 @@ func reexecMain(role string) {
 	case "shim":
 		os.Exit(shimMain())
 	case "init":
-		containerInit()
+		initMain()
 	case "exec":
 		execHelper()
 	}
@@ -118,88 +115,73 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	defer stdio.closeAll()
 	cfg.Console = spec.Tty
 
-	parentSock, childSock, err := socketPair()
-	if err != nil {
-		report(shimResult{Error: err.Error(), ExitCode: 125})
-		return 125, err
-	}
-	defer parentSock.Close()
-
-	cmd := exec.Command("/proc/self/exe")
-	// What ps and top show for an init: true container's pid 1 (as
-	// docker-init); the role comes from the environment.
-	cmd.Args = []string{"berth-init"}
-	cmd.Env = []string{reexecEnv + "=init", "GOMAXPROCS=1"}
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.child[0], stdio.child[1], stdio.child[2]
-	cmd.ExtraFiles = []*os.File{childSock}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags(spec.Namespaces), Setsid: true}
-	if err := startInNamespaces(cmd, spec.Namespaces); err != nil {
-		childSock.Close()
-		report(shimResult{Error: err.Error(), ExitCode: 125})
-		return 125, err
-	}
-	childSock.Close()
-	stdio.closeChild()
-	pid := cmd.Process.Pid
-	tr("init started")
-
-	fail := func(msg string, code int) (int, error) {
-		cmd.Process.Kill()
-		cmd.Wait()
-		report(shimResult{Error: msg, ExitCode: code})
-		return code, errors.New(msg)
-	}
+	// The cgroup is made and limited while the spawn thread builds the
+	// rootfs; the child joins it before it execs.
 	m, err := newCgroupManager(st.CgroupPath, spec.Resources, spec.Privileged)
 	if err != nil {
-		return fail(err.Error(), 125)
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
 	}
+	cgReady := make(chan error, 1)
+	go func() { cgReady <- prepareCgroup(m, st.CgroupPath, spec) }()
 	defer func() {
 		s.oom = oomKilled(m)
 		if err := destroyCgroup(m); err != nil {
 			s.log.Info("destroy cgroup", "container", st.ID, "err", err)
 		}
 	}()
-	if err := m.Apply(pid); err != nil {
-		return fail(fmt.Sprintf("cgroup: %v", err), 125)
+	exe := -1
+	if spec.Init {
+		if exe, err = unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
+			<-cgReady
+			report(shimResult{Error: fmt.Sprintf("open berth-init: %v", err), ExitCode: 125})
+			return 125, err
+		}
+		defer unix.Close(exe)
 	}
-	if err := m.Set(cgroupConfig(st.CgroupPath, spec.Resources, spec.Privileged).Resources); err != nil {
-		return fail(fmt.Sprintf("cgroup limits: %v", err), 125)
+	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, exe)
+	stdio.closeChild()
+	if err != nil {
+		<-cgReady
+		report(shimResult{Error: err.Error(), ExitCode: code})
+		return code, err
 	}
-	if err := applyDeviceRules(m, pid, spec.Privileged, spec.Devices); err != nil {
+	pid := child.pid
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		<-cgReady
+		child.abandon()
+		unix.Kill(pid, unix.SIGKILL)
+		unix.Wait4(pid, nil, 0, nil)
+		report(shimResult{Error: err.Error(), ExitCode: 125})
+		return 125, err
+	}
+	tr("init forked")
+
+	fail := func(msg string, code int) (int, error) {
+		proc.Kill()
+		proc.Wait()
+		report(shimResult{Error: msg, ExitCode: code})
+		return code, errors.New(msg)
+	}
+	if err := <-cgReady; err != nil {
+		child.abandon()
 		return fail(err.Error(), 125)
 	}
-	tr("cgroup applied")
-	// Message 1 (shim → init): the config. Init has waited for it, so it
-	// is in its cgroup before it does anything.
-	if err := json.NewEncoder(parentSock).Encode(cfg); err != nil {
-		return fail(fmt.Sprintf("send config to init: %v", err), 125)
+	if err := joinCgroup(m, pid); err != nil {
+		child.abandon()
+		return fail(fmt.Sprintf("cgroup: %v", err), 125)
 	}
-	// Message 2 (init → shim, Tty only): the pty master made in the
-	// container's devpts, or the error that came first.
-	var rest io.Reader = parentSock
+	if err := joinDeviceCgroup(m, pid, spec.Privileged); err != nil {
+		child.abandon()
+		return fail(err.Error(), 125)
+	}
+	tr("cgroup joined")
 	if spec.Tty {
-		master, r, early := recvTtyOrError(parentSock)
-		if early != nil {
-			code := early.ExitCode
-			if code == 0 {
-				code = 125
-			}
-			return fail(early.Error, code)
-		}
-		if master == nil {
-			return fail("init exited before making the console", 125)
-		}
-		stdio.parent[1] = master
-		rest = r
+		stdio.parent[1] = child.master
 	}
-	// Message 3 (init → shim): an error, or EOF when the process was exec'd.
-	var msg syncMsg
-	if err := json.NewDecoder(rest).Decode(&msg); err == nil && msg.Error != "" {
-		code := msg.ExitCode
-		if code == 0 {
-			code = 125
-		}
-		return fail(msg.Error, code)
+	if failure := child.release(); failure != nil {
+		return fail(failure.Msg, failure.ExitCode)
 	}
 	tr("init exec'd")
 	pidStart, _ := procStartTime(pid)
@@ -231,8 +213,13 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	// A container still running after trimDelay is a long-lived one: only
 	// then give back the start-up memory. One that exits at once (a
 	// one-off command, a crash loop) is reaped without paying for it.
+	var ps *os.ProcessState
 	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
+	go func() {
+		var err error
+		ps, err = proc.Wait()
+		waited <- err
+	}()
 	select {
 	case err = <-waited:
 	case <-time.After(trimDelay):
@@ -240,11 +227,11 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		err = <-waited
 	}
 	s.finishedAt = time.Now().UTC()
-	code := exitCode(cmd.ProcessState)
+	code = exitCode(ps)
 	// The process's pid ns died with it, so the pipes close; processes that
 	// share another pid ns may hold them open: give them a moment.
 	waitTimeout(&wg, 2*time.Second)
-	if err != nil && cmd.ProcessState == nil {
+	if err != nil && ps == nil {
 		return 125, err
 	}
 	return code, nil
@@ -301,62 +288,6 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) {
 	case <-done:
 	case <-time.After(d):
 	}
-}
-
-func cloneFlags(ns Namespaces) uintptr {
-	f := uintptr(unix.CLONE_NEWNS)
-	if ns.PID == "" {
-		f |= unix.CLONE_NEWPID
-	}
-	if ns.UTS == "" {
-		f |= unix.CLONE_NEWUTS
-	}
-	if ns.IPC == "" {
-		f |= unix.CLONE_NEWIPC
-	}
-	if ns.Network == "" {
-		f |= unix.CLONE_NEWNET
-	}
-	return f
-}
-
-// startInNamespaces starts cmd from a dedicated OS thread that has first
-// joined the namespaces given as paths; the child inherits them (for pid:
-// its children's pid ns is the joined one, so the child itself is in it).
-// The thread is never unlocked, so Go discards it afterwards.
-func startInNamespaces(cmd *exec.Cmd, ns Namespaces) error {
-	type join struct {
-		path string
-		kind int
-	}
-	var joins []join
-	for _, j := range []join{{ns.Network, unix.CLONE_NEWNET}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.UTS, unix.CLONE_NEWUTS}, {ns.PID, unix.CLONE_NEWPID}} {
-		if j.path != "" && j.path != "host" {
-			joins = append(joins, j)
-		}
-	}
-	if len(joins) == 0 {
-		return cmd.Start()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		for _, j := range joins {
-			fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-			if err != nil {
-				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
-				return
-			}
-			err = unix.Setns(fd, j.kind)
-			unix.Close(fd)
-			if err != nil {
-				errc <- fmt.Errorf("join namespace %s: %w", j.path, err)
-				return
-			}
-		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
 }
 
 func socketPair() (*os.File, *os.File, error) {

@@ -1,0 +1,232 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// spawned is the container's first process, forked by the shim and
+// waiting for its cgroup before it finishes its set-up and execs.
+type spawned struct {
+	pid    int
+	prog   *sysProgram
+	syncW  *os.File // one byte (or close): the cgroup is joined, go on
+	errR   *os.File // EOF once the process exec'd, else the failing op
+	master *os.File // the pty's master (Tty)
+}
+
+// release tells the child to go on and returns how its set-up ended.
+func (s *spawned) release() *StartError {
+	_, werr := s.syncW.Write([]byte{1})
+	s.syncW.Close()
+	failure := s.prog.readFailure(s.errR)
+	s.errR.Close()
+	if failure == nil && werr != nil {
+		return &StartError{ExitCode: 125, Msg: fmt.Sprintf("release the container's process: %v", werr)}
+	}
+	return failure
+}
+
+// abandon closes the pipes of a child that will be killed.
+func (s *spawned) abandon() {
+	s.syncW.Close()
+	s.errR.Close()
+	if s.master != nil {
+		s.master.Close()
+	}
+}
+
+// spawnContainer forks the container's first process without a second Go
+// start-up. A throw-away OS thread of the shim enters new mount, uts, ipc
+// and net namespaces (or joins the given ones), builds the rootfs there
+// with Go (prepareRootfs), resolves the process (prepareProcess), and
+// forks a child into a new pid namespace that replays the remaining
+// system calls (sysProgram): wait for the cgroup, /proc, pivot_root,
+// credentials, execve. exe is the shim binary, exec'd as berth-init for
+// cfg.Init. The int is the exit code for an error.
+func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*spawned, int, error) {
+	type result struct {
+		s    *spawned
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine, and its
+		// namespaces with it (the child keeps its own references).
+		runtime.LockOSThread()
+		s, code, err := spawnOnThread(cfg, ns, stdio, exe)
+		done <- result{s, code, err}
+	}()
+	r := <-done
+	return r.s, r.code, r.err
+}
+
+func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*spawned, int, error) {
+	flags := unix.CLONE_FS | unix.CLONE_NEWNS
+	if ns.UTS == "" {
+		flags |= unix.CLONE_NEWUTS
+	}
+	if ns.IPC == "" {
+		flags |= unix.CLONE_NEWIPC
+	}
+	if ns.Network == "" {
+		flags |= unix.CLONE_NEWNET
+	}
+	if err := unix.Unshare(flags); err != nil {
+		return nil, 125, fmt.Errorf("unshare namespaces: %w", err)
+	}
+	for _, j := range []struct {
+		path string
+		kind int
+	}{{ns.Network, unix.CLONE_NEWNET}, {ns.IPC, unix.CLONE_NEWIPC}, {ns.UTS, unix.CLONE_NEWUTS}, {ns.PID, unix.CLONE_NEWPID}} {
+		if j.path == "" || j.path == "host" {
+			continue
+		}
+		fd, err := unix.Open(j.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, 125, fmt.Errorf("join namespace %s: %w", j.path, err)
+		}
+		err = unix.Setns(fd, j.kind)
+		unix.Close(fd)
+		if err != nil {
+			return nil, 125, fmt.Errorf("join namespace %s: %w", j.path, err)
+		}
+	}
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return nil, 125, err
+	}
+	defer syncR.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		syncW.Close()
+		return nil, 125, err
+	}
+	defer errW.Close()
+	s := &spawned{prog: &sysProgram{}, syncW: syncW, errR: errR}
+	prog := s.prog
+	fail := func(code int, err error) (*spawned, int, error) {
+		s.abandon()
+		return nil, code, err
+	}
+	// The child's copies of the shim's ends must not keep its pipes open.
+	prog.add("close sync pipe", unix.SYS_CLOSE, syncW.Fd())
+	prog.add("close error pipe", unix.SYS_CLOSE, errR.Fd())
+	prog.add("setsid", unix.SYS_SETSID)
+
+	master, slave, err := prepareRootfs(cfg, prog)
+	if err != nil {
+		return fail(125, err)
+	}
+	// berth-init (cfg.Init) is exec'd before the pivot, from the host's
+	// root, where the shim binary and its ELF interpreter are; it pivots
+	// and drops privileges itself (initMain).
+	if !cfg.Init {
+		if err := pivotOps(prog, cfg.MergedDir, cfg.ReadOnly); err != nil {
+			return fail(125, err)
+		}
+	}
+	if slave != nil {
+		defer slave.Close()
+		s.master = master
+		if sz := cfg.Process.ConsoleSize; sz != [2]uint16{} {
+			if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz[0], Col: sz[1]}); err != nil {
+				return fail(125, fmt.Errorf("pty window size: %w", err))
+			}
+		}
+		for fd := 0; fd <= 2; fd++ {
+			prog.add("pty stdio", unix.SYS_DUP3, slave.Fd(), uintptr(fd), 0)
+		}
+		prog.add("controlling tty", unix.SYS_IOCTL, 0, unix.TIOCSCTTY, 0)
+	} else {
+		for fd, f := range stdio.child {
+			prog.add("stdio", unix.SYS_DUP3, f.Fd(), uintptr(fd), 0)
+		}
+	}
+	p, code, err := prepareProcess(&cfg.Process, cfg.MergedDir)
+	if err != nil {
+		return fail(code, err)
+	}
+	// Wait until the shim has put us in the container's cgroup, then make
+	// it our cgroup namespace's root.
+	one := new([1]byte)
+	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
+	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
+	if !cfg.Init {
+		if err := finishOps(prog, p); err != nil {
+			return fail(125, err)
+		}
+	}
+	// Only stdio crosses the execve.
+	prog.add("close other files", unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)
+	if err := execOp(prog, p, cfg, exe); err != nil {
+		return fail(125, err)
+	}
+	pidFlags := uintptr(0)
+	if ns.PID == "" {
+		pidFlags = unix.CLONE_NEWPID
+	}
+	pid, err := prog.forkRun(pidFlags, int(errW.Fd()))
+	if err != nil {
+		return fail(125, err)
+	}
+	s.pid = pid
+	return s, 0, nil
+}
+
+// finishOps appends the working dir and the credentials.
+func finishOps(prog *sysProgram, p *preparedProcess) error {
+	cwd, err := prog.str(p.cwd)
+	if err != nil {
+		return err
+	}
+	prog.add("working dir "+p.cwd, unix.SYS_CHDIR, cwd)
+	return credentialOps(prog, p)
+}
+
+// execOp appends the final execve: the process itself, or berth-init
+// (the shim binary, by fd) with an initSpec.
+func execOp(prog *sysProgram, p *preparedProcess, cfg *initConfig, exe int) error {
+	what := "exec " + p.cfg.Args[0]
+	if !cfg.Init {
+		path, err := prog.str(p.path)
+		if err != nil {
+			return err
+		}
+		argv, err := prog.strv(p.cfg.Args)
+		if err != nil {
+			return err
+		}
+		envv, err := prog.strv(p.env)
+		if err != nil {
+			return err
+		}
+		prog.add(what, unix.SYS_EXECVE, path, argv, envv)
+		return nil
+	}
+	spec, err := json.Marshal(initSpec{Root: cfg.MergedDir, ReadOnly: cfg.ReadOnly, Process: *p.cfg,
+		Path: p.path, Env: p.env, Cwd: p.cwd, User: p.user})
+	if err != nil {
+		return err
+	}
+	empty, err := prog.str("")
+	if err != nil {
+		return err
+	}
+	argv, err := prog.strv(append([]string{"berth-init", "--"}, p.cfg.Args...))
+	if err != nil {
+		return err
+	}
+	envv, err := prog.strv([]string{reexecEnv + "=init", initSpecEnv + "=" + string(spec)})
+	if err != nil {
+		return err
+	}
+	prog.add("exec berth-init", unix.SYS_EXECVEAT, uintptr(exe), empty, argv, envv, unix.AT_EMPTY_PATH)
+	return nil
+}
