@@ -187,6 +187,17 @@ func oomKilled(m cgroups.Manager) bool {
 // destroyCgroup kills whatever is left in the cgroup and removes it. A
 // missing cgroup is fine.
 func destroyCgroup(m cgroups.Manager) error {
+	killCgroup(m)
+	if err := m.Destroy(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove cgroup: %w", err)
+	}
+	return nil
+}
+
+// killCgroup kills whatever is left in the cgroup (processes of an exec,
+// or of a container that shares another's pid namespace, outlive its
+// first process) and waits until it is empty.
+func killCgroup(m cgroups.Manager) {
 	for i := 0; i < 50; i++ {
 		pids, err := m.GetAllPids()
 		if err != nil || len(pids) == 0 {
@@ -199,16 +210,19 @@ func destroyCgroup(m cgroups.Manager) error {
 		m.Freeze(cgroups.Thawed)
 		time.Sleep(5 * time.Millisecond)
 	}
-	if err := m.Destroy(); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("remove cgroup: %w", err)
-	}
-	return nil
 }
 
 // joinCgroup puts pid into every hierarchy of an existing cgroup (exec).
 // prepareCgroup makes the container's cgroup with its limits and device
 // rules, before any process is in it (see joinCgroup).
 func prepareCgroup(m cgroups.Manager, path string, spec *Spec) error {
+	// The previous run's cgroup (kept after its exit) goes first: its
+	// OOM counter and limits belong to that run.
+	if stale, err := newCgroupManager(path, spec.Resources, spec.Privileged); err == nil && stale.Exists() {
+		if err := destroyCgroup(stale); err != nil {
+			return err
+		}
+	}
 	if err := m.Apply(-1); err != nil {
 		return fmt.Errorf("cgroup: %w", err)
 	}

@@ -52,21 +52,30 @@
 //
 // # Start protocol (shim ↔ child), two close-on-exec pipes
 //
-//	shim                                           child (pid 1 of the new pid ns)
-//	 │ cgroup made and limited (goroutine) ║ spawn thread builds the rootfs
-//	 │ fork ─────────────────────────────────────▶ │ close the shim's pipe ends; setsid;
-//	 │                                             │ mount /proc; masked and read-only paths;
-//	 │                                             │ pivot_root; read-only rootfs; stdio or pty
-//	 │ pid → every cgroup, devices cgroup           │ blocks reading the sync pipe
-//	 │── one byte on the sync pipe ──────────────▶ │ (so it is in its cgroup before the process)
-//	 │                                             │ unshare(CLONE_NEWCGROUP); chdir; rlimits,
-//	 │                                             │ bounding set, setgroups/gid/uid, capset,
-//	 │                                             │ no_new_privs; close_range(3.., CLOEXEC)
-//	 │◀─ {op index, errno} on the error pipe ──────│ on any failure, then exit 125
-//	 │◀─ EOF ──────────────────────────────────────│ execve succeeded
+//	shim: goroutine                spawn thread                    child (pid 1 of the new pid ns)
+//	 │ stale cgroup removed;        │ unshare/setns; rootfs;         │
+//	 │ cgroup made and limited      │ process resolved; sysProgram   │
+//	 │                              │ fork ─────────────────────────▶│ close the shim's pipe ends; setsid
+//	 │                              │ pid → every cgroup             │ blocks reading the sync pipe
+//	 │                              │── one byte on the sync pipe ──▶│ (in its cgroup before it acts)
+//	 │                              │                                │ unshare(CLONE_NEWCGROUP); /proc;
+//	 │                              │                                │ masked and read-only paths;
+//	 │                              │                                │ pivot_root; read-only rootfs;
+//	 │                              │                                │ stdio or pty; chdir; rlimits,
+//	 │                              │                                │ bounding set, setgroups/gid/uid,
+//	 │                              │                                │ capset, no_new_privs;
+//	 │                              │                                │ close_range(3.., CLOEXEC); execve
+//	 │                              │◀─ {op index, errno} ───────────│ on any failure, then exit 125
+//	 │                              │◀─ EOF ─────────────────────────│ execve succeeded
 //	 │ result line → starting CLI (fd 3 of the shim): {pid, pidStart} or {error, exitCode}
-//	 │ wait(child) … exit code (128+signal), OOM from the memory controller,
-//	 │ cgroup removed, state.json: exited (under the flock), shim exits
+//	 │ wait4(child) … exit code (128+signal), OOM from the memory controller,
+//	 │ leftovers in the cgroup killed, state.json: exited (under the flock), shim exits
+//
+// The join happens on the spawn thread, before the child pivots: the
+// thread shares the child's mount namespace, so the pivot moves the
+// thread's root too. After an exit the cgroup stays (empty) until Remove
+// or the next start, which removes it first: its rmdirs (a dozen on a v1
+// host) are then off the path between the exit and its record.
 //
 // A sysProgram failure names its step ("pivot_root: invalid argument");
 // execve failing is 127 (not found) or 126, as Docker. With Spec.Init,

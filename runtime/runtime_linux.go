@@ -142,6 +142,16 @@ func (r *Runtime) save(st *State) error {
 	return atomicfile.WriteFile(filepath.Join(st.Dir, "state.json"), data, 0o600)
 }
 
+// saveUnsynced is save without the directory sync (see
+// atomicfile.Replace): for records that a crash may lose but never tear.
+func (r *Runtime) saveUnsynced(st *State) error {
+	data, err := marshalState(st)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Replace(filepath.Join(st.Dir, "state.json"), data, 0o600)
+}
+
 // lockFile takes an exclusive flock on path; the returned func releases it.
 func lockFile(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

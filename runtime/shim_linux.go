@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -64,10 +63,20 @@ func shimMain() int {
 	if err != nil {
 		log.Info("shim", "container", st.ID, "err", err)
 	}
+	traceStart("cgroup removed")
 	if err := s.record(r, code); err != nil {
 		log.Info("record exit", "container", st.ID, "err", err)
 	}
+	traceStart("recorded")
 	return 0
+}
+
+// traceStart logs a start-up milestone to shim.log, in ms since the
+// starting process forked the shim (BERTH_TRACE_START=1 there).
+func traceStart(what string) {
+	if t0, err := strconv.ParseInt(os.Getenv("_BERTH_T0"), 10, 64); err == nil {
+		fmt.Fprintf(os.Stderr, "trace %s %.2fms\n", what, float64(time.Now().UnixNano()-t0)/1e6)
+	}
 }
 
 // trimDelay is how long a container must run before its shim trims its
@@ -86,15 +95,11 @@ type shim struct {
 // run starts the container and waits for it. It returns the exit code of
 // the container's process.
 func (s *shim) run(report func(shimResult)) (int, error) {
-	tr := func(what string) {
-		if t0, err := strconv.ParseInt(os.Getenv("_BERTH_T0"), 10, 64); err == nil {
-			fmt.Fprintf(os.Stderr, "trace %s %.2fms\n", what, float64(time.Now().UnixNano()-t0)/1e6)
-		}
-	}
-	tr("shim main")
+	traceStart("shim main")
 	st := s.st
 	spec := &st.Spec
 	cfg, err := buildInitConfig(st)
+	traceStart("config")
 	if err != nil {
 		report(shimResult{Error: err.Error(), ExitCode: 125})
 		return 125, err
@@ -124,66 +129,55 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	}
 	cgReady := make(chan error, 1)
 	go func() { cgReady <- prepareCgroup(m, st.CgroupPath, spec) }()
-	defer func() {
-		s.oom = oomKilled(m)
+	cgErr := sync.OnceValue(func() error { return <-cgReady })
+	// After an exit the cgroup is only emptied: removing it (a dozen
+	// rmdirs on a v1 host) is left to Remove or the next start, off the
+	// path between the exit and its record. A failed start removes it.
+	removeCgroup := sync.OnceFunc(func() {
+		cgErr()
 		if err := destroyCgroup(m); err != nil {
 			s.log.Info("destroy cgroup", "container", st.ID, "err", err)
 		}
+	})
+	defer func() {
+		if !s.started {
+			removeCgroup()
+			return
+		}
+		cgErr()
+		s.oom = oomKilled(m)
+		killCgroup(m)
 	}()
+	join := func(pid int) error {
+		if err := cgErr(); err != nil {
+			return err
+		}
+		if err := joinCgroup(m, pid); err != nil {
+			return fmt.Errorf("cgroup: %w", err)
+		}
+		return joinDeviceCgroup(m, pid, spec.Privileged)
+	}
 	exe := -1
 	if spec.Init {
 		if exe, err = unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
-			<-cgReady
+			removeCgroup()
 			report(shimResult{Error: fmt.Sprintf("open berth-init: %v", err), ExitCode: 125})
 			return 125, err
 		}
 		defer unix.Close(exe)
 	}
-	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, exe)
+	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, exe, join)
 	stdio.closeChild()
 	if err != nil {
-		<-cgReady
+		removeCgroup() // before the report: a failed start leaves nothing
 		report(shimResult{Error: err.Error(), ExitCode: code})
 		return code, err
 	}
 	pid := child.pid
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		<-cgReady
-		child.abandon()
-		unix.Kill(pid, unix.SIGKILL)
-		unix.Wait4(pid, nil, 0, nil)
-		report(shimResult{Error: err.Error(), ExitCode: 125})
-		return 125, err
-	}
-	tr("init forked")
-
-	fail := func(msg string, code int) (int, error) {
-		proc.Kill()
-		proc.Wait()
-		report(shimResult{Error: msg, ExitCode: code})
-		return code, errors.New(msg)
-	}
-	if err := <-cgReady; err != nil {
-		child.abandon()
-		return fail(err.Error(), 125)
-	}
-	if err := joinCgroup(m, pid); err != nil {
-		child.abandon()
-		return fail(fmt.Sprintf("cgroup: %v", err), 125)
-	}
-	if err := joinDeviceCgroup(m, pid, spec.Privileged); err != nil {
-		child.abandon()
-		return fail(err.Error(), 125)
-	}
-	tr("cgroup joined")
 	if spec.Tty {
 		stdio.parent[1] = child.master
 	}
-	if failure := child.release(); failure != nil {
-		return fail(failure.Msg, failure.ExitCode)
-	}
-	tr("init exec'd")
+	traceStart("init exec'd")
 	pidStart, _ := procStartTime(pid)
 	// Copy output before reporting, so nothing the process writes is lost.
 	var wg sync.WaitGroup
@@ -213,11 +207,13 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	// A container still running after trimDelay is a long-lived one: only
 	// then give back the start-up memory. One that exits at once (a
 	// one-off command, a crash loop) is reaped without paying for it.
-	var ps *os.ProcessState
+	var ws unix.WaitStatus
 	waited := make(chan error, 1)
 	go func() {
-		var err error
-		ps, err = proc.Wait()
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		for err == unix.EINTR {
+			_, err = unix.Wait4(pid, &ws, 0, nil)
+		}
 		waited <- err
 	}()
 	select {
@@ -227,11 +223,12 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		err = <-waited
 	}
 	s.finishedAt = time.Now().UTC()
-	code = exitCode(ps)
+	traceStart("exited")
+	code = waitStatusCode(ws)
 	// The process's pid ns died with it, so the pipes close; processes that
 	// share another pid ns may hold them open: give them a moment.
 	waitTimeout(&wg, 2*time.Second)
-	if err != nil && ps == nil {
+	if err != nil {
 		return 125, err
 	}
 	return code, nil
@@ -261,7 +258,9 @@ func (s *shim) record(r *Runtime, code int) error {
 	st.FinishedAt = s.finishedAt
 	st.Pid, st.PidStart, st.ShimPid, st.ShimStart = 0, 0, 0, 0
 	st.Namespaces = nil
-	if err := r.save(st); err != nil {
+	// No directory sync: a crash that loses this rename is a reboot, after
+	// which the container reads as exited anyway.
+	if err := r.saveUnsynced(st); err != nil {
 		return err
 	}
 	if st.Spec.AutoRemove {
@@ -279,6 +278,15 @@ func exitCode(ps *os.ProcessState) int {
 		return 128 + int(ws.Signal())
 	}
 	return ps.ExitCode()
+}
+
+// waitStatusCode is Docker's exit code for a wait status: the code, or
+// 128 + the signal.
+func waitStatusCode(ws unix.WaitStatus) int {
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) {

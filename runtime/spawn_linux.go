@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// spawned is the container's first process, forked by the shim and
-// waiting for its cgroup before it finishes its set-up and execs.
+// spawned is the container's first process, forked by the shim; by the
+// time spawnContainer returns it, it has exec'd.
 type spawned struct {
 	pid    int
 	prog   *sysProgram
@@ -48,8 +49,10 @@ func (s *spawned) abandon() {
 // forks a child into a new pid namespace that replays the remaining
 // system calls (sysProgram): wait for the cgroup, /proc, pivot_root,
 // credentials, execve. exe is the shim binary, exec'd as berth-init for
-// cfg.Init. The int is the exit code for an error.
-func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*spawned, int, error) {
+// cfg.Init. join puts the child in its cgroups (called on the spawn thread
+// right after the fork); the child execs only after it. The int is the
+// exit code for an error.
+func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, join func(pid int) error) (*spawned, int, error) {
 	type result struct {
 		s    *spawned
 		code int
@@ -60,14 +63,14 @@ func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*
 		// Never unlocked: the thread ends with this goroutine, and its
 		// namespaces with it (the child keeps its own references).
 		runtime.LockOSThread()
-		s, code, err := spawnOnThread(cfg, ns, stdio, exe)
+		s, code, err := spawnOnThread(cfg, ns, stdio, exe, join)
 		done <- result{s, code, err}
 	}()
 	r := <-done
 	return r.s, r.code, r.err
 }
 
-func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*spawned, int, error) {
+func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, join func(pid int) error) (*spawned, int, error) {
 	flags := unix.CLONE_FS | unix.CLONE_NEWNS
 	if ns.UTS == "" {
 		flags |= unix.CLONE_NEWUTS
@@ -98,6 +101,7 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*s
 			return nil, 125, fmt.Errorf("join namespace %s: %w", j.path, err)
 		}
 	}
+	traceStart("namespaces")
 	syncR, syncW, err := os.Pipe()
 	if err != nil {
 		return nil, 125, err
@@ -119,11 +123,19 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*s
 	prog.add("close sync pipe", unix.SYS_CLOSE, syncW.Fd())
 	prog.add("close error pipe", unix.SYS_CLOSE, errR.Fd())
 	prog.add("setsid", unix.SYS_SETSID)
+	// Wait until the shim has put us in the container's cgroup, then make
+	// it our cgroup namespace's root. This comes before the pivot, which
+	// changes the root of the spawn thread too (it shares the mount
+	// namespace), and the join resolves cgroup paths from that thread.
+	one := new([1]byte)
+	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
+	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 
 	master, slave, err := prepareRootfs(cfg, prog)
 	if err != nil {
 		return fail(125, err)
 	}
+	traceStart("rootfs")
 	// berth-init (cfg.Init) is exec'd before the pivot, from the host's
 	// root, where the shim binary and its ELF interpreter are; it pivots
 	// and drops privileges itself (initMain).
@@ -153,11 +165,6 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*s
 	if err != nil {
 		return fail(code, err)
 	}
-	// Wait until the shim has put us in the container's cgroup, then make
-	// it our cgroup namespace's root.
-	one := new([1]byte)
-	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
-	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	if !cfg.Init {
 		if err := finishOps(prog, p); err != nil {
 			return fail(125, err)
@@ -168,13 +175,32 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int) (*s
 	if err := execOp(prog, p, cfg, exe); err != nil {
 		return fail(125, err)
 	}
+	traceStart("program")
 	pidFlags := uintptr(0)
 	if ns.PID == "" {
 		pidFlags = unix.CLONE_NEWPID
 	}
 	pid, err := prog.forkRun(pidFlags, int(errW.Fd()))
+	errW.Close() // the child's copy is the one that tells
 	if err != nil {
 		return fail(125, err)
+	}
+	traceStart("forked")
+	// Join and release from this thread, at once: until the child execs,
+	// every page the shim writes is copied (fork without exec).
+	if err := join(pid); err != nil {
+		s.abandon()
+		unix.Kill(pid, unix.SIGKILL)
+		unix.Wait4(pid, nil, 0, nil)
+		return nil, 125, err
+	}
+	traceStart("cgroup joined")
+	if failure := s.release(); failure != nil {
+		unix.Wait4(pid, nil, 0, nil) // it exits 125 after its report
+		if s.master != nil {
+			s.master.Close()
+		}
+		return nil, failure.ExitCode, errors.New(failure.Msg)
 	}
 	s.pid = pid
 	return s, 0, nil
