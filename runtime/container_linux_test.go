@@ -347,6 +347,47 @@ func TestStateAfterParentAndShimDie(t *testing.T) {
 	}
 }
 
+// A starter killed after the shim started the container but before it
+// recorded it leaves the state at "created" and an orphan shim running.
+// The next Start ends the orphan, and the orphan's end does not touch the
+// new run (they share the cgroup path).
+func TestStartAfterStarterKilled(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	st, err := r.Create(ctx, Spec{Image: "busybox", Cmd: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
+	if err := r.Start(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := r.Inspect(ctx, st.ID)
+	// What the killed starter would have left: the state before its save.
+	unrecorded := *first
+	unrecorded.Status = StatusCreated
+	unrecorded.Pid, unrecorded.PidStart, unrecorded.ShimPid, unrecorded.ShimStart = 0, 0, 0, 0
+	unrecorded.Namespaces = nil
+	if err := r.save(&unrecorded); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(ctx, st.ID); err != nil {
+		t.Fatalf("start after an unrecorded start: %v", err)
+	}
+	if alive(first.ShimPid, first.ShimStart) || alive(first.Pid, first.PidStart) {
+		t.Errorf("the orphan run lives on: shim %v, process %v", alive(first.ShimPid, first.ShimStart), alive(first.Pid, first.PidStart))
+	}
+	time.Sleep(300 * time.Millisecond)
+	second, _ := r.Inspect(ctx, st.ID)
+	if second.Status != StatusRunning || !alive(second.Pid, second.PidStart) || second.Pid == first.Pid {
+		t.Errorf("new run after the orphan's end: %s, pid %d (first %d), alive %v", second.Status, second.Pid, first.Pid, alive(second.Pid, second.PidStart))
+	}
+	pids, _ := os.ReadFile(filepath.Join(cgroupDirs(second.CgroupPath)[0], "cgroup.procs"))
+	if got := strings.Fields(string(pids)); len(got) != 1 || got[0] != strconv.Itoa(second.Pid) {
+		t.Errorf("processes in the cgroup: %q, want only %d", got, second.Pid)
+	}
+}
+
 func TestHelperStart(t *testing.T) {
 	root := os.Getenv("BERTH_TEST_ROOT")
 	if root == "" {

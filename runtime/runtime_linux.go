@@ -408,6 +408,7 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 		return err
 	}
 	wasExited := st.Status == StatusExited
+	killOrphanShim(st.Dir)
 	res, shimPid, err := r.spawnShim(st)
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", shortID(id), err)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -47,6 +48,11 @@ func shimMain() int {
 		return 125
 	}
 	dir := os.Args[2]
+	// Who runs this container now, for a Start that finds its starter
+	// killed before it recorded us (see killOrphanShim).
+	if start, err := procStartTime(os.Getpid()); err == nil {
+		os.WriteFile(filepath.Join(dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", os.Getpid(), start), 0o600)
+	}
 	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
@@ -69,6 +75,38 @@ func shimMain() int {
 	}
 	traceStart("recorded")
 	return 0
+}
+
+// shimPidFile holds "pid starttime" of the container's current shim,
+// written by the shim itself as it starts.
+const shimPidFile = "shim.pid"
+
+// killOrphanShim ends a shim that still runs for a container whose state
+// does not know it: its starter (a CLI, a supervisor) was killed between
+// starting it and recording the result. Left alone, it would run an
+// unrecorded copy of the container and, when that copy ends, empty the
+// cgroup that the new run shares. Its container's processes go with the
+// cgroup, which the next shim removes before it starts anything.
+func killOrphanShim(dir string) {
+	data, err := os.ReadFile(filepath.Join(dir, shimPidFile))
+	if err != nil {
+		return
+	}
+	var pid int
+	var start uint64
+	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &start); err != nil {
+		return
+	}
+	fd, err := openProcess(pid, start)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		pidfdWait(ctx, fd)
+		cancel()
+	}
 }
 
 // traceStart logs a start-up milestone to shim.log, in ms since the
