@@ -10,6 +10,7 @@ type initConfig struct {
 	UpperDir   string   `json:"upperDir"`
 	WorkDir    string   `json:"workDir"`
 	MergedDir  string   `json:"mergedDir"`
+	ProcDir    string   `json:"procDir,omitempty"` // /proc of the rootfs, resolved (set by prepareRootfs)
 	ReadOnly   bool     `json:"readOnly,omitempty"`
 	Privileged bool     `json:"privileged,omitempty"`
 	Mounts     []Mount  `json:"mounts,omitempty"`

@@ -184,6 +184,24 @@ func TestInitForwardsSignals(t *testing.T) {
 	}
 }
 
+// berth-init does the first process's steps itself: the same masks,
+// read-only rootfs, user and terminal as without it, and it shows as
+// berth-init.
+func TestInitKeepsTheContainerShape(t *testing.T) {
+	r := newTestRuntime(t)
+	script := `tty; id -u; cat /proc/1/comm; cat /proc/kcore | wc -c; touch /x 2>/dev/null || echo ro; ` +
+		`grep -c . /proc/1/cmdline >/dev/null && tr '\0' ' ' </proc/1/cmdline; echo`
+	_, es, out := run(t, r, Spec{Init: true, Tty: true, ReadOnly: true, User: "65534", Cmd: []string{"sh", "-c", script}})
+	if es.Code != 0 {
+		t.Fatalf("exit %d: %q", es.Code, out)
+	}
+	for _, want := range []string{"/dev/pts/", "65534", "berth-init", "\n0\r\n", "ro", "berth-init -- sh -c"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q: %q", want, out)
+		}
+	}
+}
+
 func waitLog(t *testing.T, r *Runtime, id, want string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

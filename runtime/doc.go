@@ -79,11 +79,12 @@
 //
 // A sysProgram failure names its step ("pivot_root: invalid argument");
 // execve failing is 127 (not found) or 126, as Docker. With Spec.Init,
-// the child execs the shim binary as berth-init before the pivot (from the
-// host's root, so that a dynamically linked binary finds its interpreter);
-// berth-init pivots, drops privileges on its locked thread, forks the
-// process from that thread, stays pid 1, forwards every signal to it and
-// reaps every zombie (like tini). Exec uses an "exec" helper (berth
+// the spawn thread instead starts the shim binary as berth-init (Go's own
+// vfork+exec, at the host's root so that a dynamically linked binary
+// finds its interpreter); berth-init waits for the cgroup on fd 3, does
+// the child's steps itself (procOps, pivotOps, finishOps, on its locked
+// thread), forks the process from that thread, stays pid 1, forwards
+// every signal to it and reaps every zombie (like tini). Exec uses an "exec" helper (berth
 // re-executed): the caller forks it from a thread that joined the
 // container's ipc, uts, net, pid and cgroup namespaces, writes its pid into
 // the container's cgroups, sends it the processConfig; the helper joins the

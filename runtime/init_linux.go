@@ -249,37 +249,54 @@ const initSpecEnv = "_BERTH_INIT"
 // initSpec is what berth-init still has to do: the pivot and the
 // process, as resolved by the shim.
 type initSpec struct {
-	Root     string        `json:"root"`
-	ReadOnly bool          `json:"readOnly,omitempty"`
-	Process  processConfig `json:"process"`
-	Path     string        `json:"path"`
-	Env      []string      `json:"env"`
-	Cwd      string        `json:"cwd"`
-	User     ExecUser      `json:"user"`
+	Root       string        `json:"root"`
+	ProcDir    string        `json:"procDir"`
+	Privileged bool          `json:"privileged,omitempty"`
+	ReadOnly   bool          `json:"readOnly,omitempty"`
+	Process    processConfig `json:"process"`
+	Path       string        `json:"path"`
+	Env        []string      `json:"env"`
+	Cwd        string        `json:"cwd"`
+	User       ExecUser      `json:"user"`
 }
 
-// initMain is `init: true` (docker run --init). The container's first
-// process execs the shim binary as this role before the pivot (so that a
-// dynamically linked binary finds its interpreter), already in its
-// namespaces, cgroup and stdio. berth-init pivots into the rootfs, drops
-// to the container's user and capabilities on its locked thread, starts
-// the process from that thread, and stays pid 1: it forwards every signal
-// to the process, reaps every zombie and exits with the process's status
-// (like tini and docker-init).
+// initMain is `init: true` (docker run --init): the shim binary as
+// pid 1 of the container, started by the shim's spawn thread at the
+// host's root (so that a dynamically linked binary finds its
+// interpreter), already in the container's namespaces and stdio. It waits
+// on fd 3 until the shim has put it in the container's cgroup, does what
+// the forked child does otherwise (/proc, masks, pivot_root, credentials
+// on its locked thread), starts the process from that thread, and stays
+// pid 1: it forwards every signal to the process, reaps every zombie and
+// exits with the process's status (like tini and docker-init).
 func initMain() {
 	runtime.LockOSThread()
 	unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(&[]byte("berth-init\x00")[0])), 0, 0, 0)
 	sigs := make(chan os.Signal, 32)
 	signal.Notify(sigs)
-	var spec initSpec
-	if err := json.Unmarshal([]byte(os.Getenv(initSpecEnv)), &spec); err != nil || len(spec.Process.Args) == 0 {
-		fmt.Fprintln(os.Stderr, "berth-init: no process to run")
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "berth-init:", err)
 		os.Exit(125)
 	}
+	var spec initSpec
+	if err := json.Unmarshal([]byte(os.Getenv(initSpecEnv)), &spec); err != nil || len(spec.Process.Args) == 0 {
+		fail(errors.New("no process to run"))
+	}
 	os.Unsetenv(initSpecEnv)
+	sync := os.NewFile(3, "sync")
+	if n, _ := sync.Read(make([]byte, 1)); n != 1 {
+		fail(errors.New("the shim ended before the cgroup was joined"))
+	}
+	sync.Close()
+	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+		fail(fmt.Errorf("unshare cgroup namespace: %w", err))
+	}
 	p := &preparedProcess{cfg: &spec.Process, path: spec.Path, env: spec.Env, cwd: spec.Cwd, user: spec.User}
 	var prog sysProgram
-	err := pivotOps(&prog, spec.Root, spec.ReadOnly)
+	err := procOps(&prog, spec.Root, spec.ProcDir, spec.Privileged)
+	if err == nil {
+		err = pivotOps(&prog, spec.Root, spec.ReadOnly)
+	}
 	if err == nil {
 		err = finishOps(&prog, p)
 	}
@@ -287,8 +304,7 @@ func initMain() {
 		_, err = prog.run()
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "berth-init:", err)
-		os.Exit(125)
+		fail(err)
 	}
 	cmd := exec.Command(p.path)
 	cmd.Args = spec.Process.Args

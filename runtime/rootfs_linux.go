@@ -45,13 +45,12 @@ func mount(src, dst, fstype string, flags uintptr, data string) error {
 
 // prepareRootfs builds the container's filesystem from the shim's spawn
 // thread, which has its own mount namespace (and the container's uts, ipc
-// and net ones): everything but what needs the container's pid namespace.
-// What remains (/proc, the masked and read-only paths, pivot_root, the
-// read-only rootfs) goes into prog for the forked child, except the pivot
-// (pivotOps), which comes later. Nothing is
-// visible on the host: the mount namespace dies with the container.
-func prepareRootfs(c *initConfig, prog *sysProgram) (master, slave *os.File, err error) {
-	err = prepareRootfsInner(c, prog, &master, &slave)
+// and net ones): everything but what needs the container's pid namespace,
+// which the container's first process does (procOps, pivotOps). It sets
+// c.ProcDir. Nothing is visible on the host: the mount namespace dies with
+// the container.
+func prepareRootfs(c *initConfig) (master, slave *os.File, err error) {
+	err = prepareRootfsInner(c, &master, &slave)
 	if err != nil && master != nil {
 		master.Close()
 		slave.Close()
@@ -60,7 +59,7 @@ func prepareRootfs(c *initConfig, prog *sysProgram) (master, slave *os.File, err
 	return master, slave, err
 }
 
-func prepareRootfsInner(c *initConfig, prog *sysProgram, master, slave **os.File) error {
+func prepareRootfsInner(c *initConfig, master, slave **os.File) error {
 	if err := mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return err
 	}
@@ -160,21 +159,28 @@ func prepareRootfsInner(c *initConfig, prog *sysProgram, master, slave **os.File
 			return err
 		}
 	}
-	// The child: /proc of its own pid namespace, then what hides the
-	// host's kernel from it, then the pivot.
-	if _, err := prog.mount("mount proc on /proc", "proc", procDir, "proc", nsd|unix.MS_NOEXEC, ""); err != nil {
+	c.ProcDir = procDir
+	return nil
+}
+
+// procOps appends what needs the container's pid namespace, so is done by
+// its first process: /proc at procDir (the resolved /proc of root), then
+// what hides the host's kernel from it.
+func procOps(prog *sysProgram, root, procDir string, privileged bool) error {
+	if _, err := prog.mount("mount proc on /proc", "proc", procDir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return err
 	}
-	if !c.Privileged {
-		for _, p := range maskedPaths {
-			if err := maskPath(prog, r, p); err != nil {
-				return err
-			}
+	if privileged {
+		return nil
+	}
+	for _, p := range maskedPaths {
+		if err := maskPath(prog, root, p); err != nil {
+			return err
 		}
-		for _, p := range readonlyPaths {
-			if err := readonlyPath(prog, r, p); err != nil {
-				return err
-			}
+	}
+	for _, p := range readonlyPaths {
+		if err := readonlyPath(prog, root, p); err != nil {
+			return err
 		}
 	}
 	return nil

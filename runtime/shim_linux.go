@@ -195,16 +195,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		}
 		return joinDeviceCgroup(m, pid, spec.Privileged)
 	}
-	exe := -1
-	if spec.Init {
-		if exe, err = unix.Open("/proc/self/exe", unix.O_PATH|unix.O_CLOEXEC, 0); err != nil {
-			removeCgroup()
-			report(shimResult{Error: fmt.Sprintf("open berth-init: %v", err), ExitCode: 125})
-			return 125, err
-		}
-		defer unix.Close(exe)
-	}
-	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, exe, join)
+	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, join)
 	stdio.closeChild()
 	if err != nil {
 		removeCgroup() // before the report: a failed start leaves nothing

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -48,11 +50,10 @@ func (s *spawned) abandon() {
 // with Go (prepareRootfs), resolves the process (prepareProcess), and
 // forks a child into a new pid namespace that replays the remaining
 // system calls (sysProgram): wait for the cgroup, /proc, pivot_root,
-// credentials, execve. exe is the shim binary, exec'd as berth-init for
-// cfg.Init. join puts the child in its cgroups (called on the spawn thread
+// credentials, execve (for cfg.Init: startBerthInit). join puts the child in its cgroups (called on the spawn thread
 // right after the fork); the child execs only after it. The int is the
 // exit code for an error.
-func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, join func(pid int) error) (*spawned, int, error) {
+func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pid int) error) (*spawned, int, error) {
 	type result struct {
 		s    *spawned
 		code int
@@ -63,14 +64,14 @@ func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, jo
 		// Never unlocked: the thread ends with this goroutine, and its
 		// namespaces with it (the child keeps its own references).
 		runtime.LockOSThread()
-		s, code, err := spawnOnThread(cfg, ns, stdio, exe, join)
+		s, code, err := spawnOnThread(cfg, ns, stdio, join)
 		done <- result{s, code, err}
 	}()
 	r := <-done
 	return r.s, r.code, r.err
 }
 
-func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, join func(pid int) error) (*spawned, int, error) {
+func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pid int) error) (*spawned, int, error) {
 	flags := unix.CLONE_FS | unix.CLONE_NEWNS
 	if ns.UTS == "" {
 		flags |= unix.CLONE_NEWUTS
@@ -131,27 +132,38 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, joi
 	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
 	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 
-	master, slave, err := prepareRootfs(cfg, prog)
+	master, slave, err := prepareRootfs(cfg)
 	if err != nil {
 		return fail(125, err)
 	}
 	traceStart("rootfs")
-	// berth-init (cfg.Init) is exec'd before the pivot, from the host's
-	// root, where the shim binary and its ELF interpreter are; it pivots
-	// and drops privileges itself (initMain).
-	if !cfg.Init {
-		if err := pivotOps(prog, cfg.MergedDir, cfg.ReadOnly); err != nil {
-			return fail(125, err)
-		}
-	}
 	if slave != nil {
-		defer slave.Close()
 		s.master = master
 		if sz := cfg.Process.ConsoleSize; sz != [2]uint16{} {
 			if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: sz[0], Col: sz[1]}); err != nil {
+				slave.Close()
 				return fail(125, fmt.Errorf("pty window size: %w", err))
 			}
 		}
+	}
+	p, code, err := prepareProcess(&cfg.Process, cfg.MergedDir)
+	if err != nil {
+		if slave != nil {
+			slave.Close()
+		}
+		return fail(code, err)
+	}
+	if cfg.Init {
+		return startBerthInit(s, cfg, p, ns, stdio, slave, syncR, join)
+	}
+	if err := procOps(prog, cfg.MergedDir, cfg.ProcDir, cfg.Privileged); err != nil {
+		return fail(125, err)
+	}
+	if err := pivotOps(prog, cfg.MergedDir, cfg.ReadOnly); err != nil {
+		return fail(125, err)
+	}
+	if slave != nil {
+		defer slave.Close()
 		for fd := 0; fd <= 2; fd++ {
 			prog.add("pty stdio", unix.SYS_DUP3, slave.Fd(), uintptr(fd), 0)
 		}
@@ -161,18 +173,12 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, exe int, joi
 			prog.add("stdio", unix.SYS_DUP3, f.Fd(), uintptr(fd), 0)
 		}
 	}
-	p, code, err := prepareProcess(&cfg.Process, cfg.MergedDir)
-	if err != nil {
-		return fail(code, err)
-	}
-	if !cfg.Init {
-		if err := finishOps(prog, p); err != nil {
-			return fail(125, err)
-		}
+	if err := finishOps(prog, p); err != nil {
+		return fail(125, err)
 	}
 	// Only stdio crosses the execve.
 	prog.add("close other files", unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)
-	if err := execOp(prog, p, cfg, exe); err != nil {
+	if err := execOp(prog, p); err != nil {
 		return fail(125, err)
 	}
 	traceStart("program")
@@ -216,43 +222,71 @@ func finishOps(prog *sysProgram, p *preparedProcess) error {
 	return credentialOps(prog, p)
 }
 
-// execOp appends the final execve: the process itself, or berth-init
-// (the shim binary, by fd) with an initSpec.
-func execOp(prog *sysProgram, p *preparedProcess, cfg *initConfig, exe int) error {
-	what := "exec " + p.cfg.Args[0]
-	if !cfg.Init {
-		path, err := prog.str(p.path)
-		if err != nil {
-			return err
-		}
-		argv, err := prog.strv(p.cfg.Args)
-		if err != nil {
-			return err
-		}
-		envv, err := prog.strv(p.env)
-		if err != nil {
-			return err
-		}
-		prog.add(what, unix.SYS_EXECVE, path, argv, envv)
-		return nil
-	}
-	spec, err := json.Marshal(initSpec{Root: cfg.MergedDir, ReadOnly: cfg.ReadOnly, Process: *p.cfg,
-		Path: p.path, Env: p.env, Cwd: p.cwd, User: p.user})
+// execOp appends the final execve of the process.
+func execOp(prog *sysProgram, p *preparedProcess) error {
+	path, err := prog.str(p.path)
 	if err != nil {
 		return err
 	}
-	empty, err := prog.str("")
+	argv, err := prog.strv(p.cfg.Args)
 	if err != nil {
 		return err
 	}
-	argv, err := prog.strv(append([]string{"berth-init", "--"}, p.cfg.Args...))
+	envv, err := prog.strv(p.env)
 	if err != nil {
 		return err
 	}
-	envv, err := prog.strv([]string{reexecEnv + "=init", initSpecEnv + "=" + string(spec)})
-	if err != nil {
-		return err
-	}
-	prog.add("exec berth-init", unix.SYS_EXECVEAT, uintptr(exe), empty, argv, envv, unix.AT_EMPTY_PATH)
+	prog.add("exec "+p.cfg.Args[0], unix.SYS_EXECVE, path, argv, envv)
 	return nil
+}
+
+// startBerthInit is the start for init: true. The shim binary runs as
+// berth-init, pid 1 of the container (docker-init's role), started as Go
+// starts any process (vfork and exec, from this thread, so in its
+// namespaces) at the host's root, where the binary and its ELF
+// interpreter are. berth-init waits on fd 3 for the cgroup, then does
+// what the forked child does (procOps, pivotOps, finishOps) before it
+// starts the process (initMain). Its errors after that go to the log.
+func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespaces, stdio *stdioSet, slave, syncR *os.File, join func(int) error) (*spawned, int, error) {
+	s.errR.Close()
+	fail := func(err error) (*spawned, int, error) {
+		s.syncW.Close()
+		if s.master != nil {
+			s.master.Close()
+		}
+		return nil, 125, err
+	}
+	spec, err := json.Marshal(initSpec{Root: cfg.MergedDir, ProcDir: cfg.ProcDir, Privileged: cfg.Privileged,
+		ReadOnly: cfg.ReadOnly, Process: *p.cfg, Path: p.path, Env: p.env, Cwd: p.cwd, User: p.user})
+	if err != nil {
+		return fail(err)
+	}
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Args = append([]string{"berth-init", "--"}, p.cfg.Args...)
+	cmd.Env = []string{reexecEnv + "=init", initSpecEnv + "=" + string(spec)}
+	cmd.ExtraFiles = []*os.File{syncR}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if ns.PID == "" {
+		cmd.SysProcAttr.Cloneflags = unix.CLONE_NEWPID
+	}
+	if slave != nil {
+		defer slave.Close()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+		cmd.SysProcAttr.Setctty = true
+	} else {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio.child[0], stdio.child[1], stdio.child[2]
+	}
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("start berth-init: %w", err))
+	}
+	pid := cmd.Process.Pid
+	if err := join(pid); err != nil {
+		cmd.Process.Kill()
+		unix.Wait4(pid, nil, 0, nil)
+		return fail(err)
+	}
+	s.syncW.Write([]byte{1})
+	s.syncW.Close()
+	s.pid = pid
+	return s, 0, nil
 }

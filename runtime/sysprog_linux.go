@@ -97,7 +97,7 @@ func (p *sysProgram) failure(i int, e syscall.Errno) (string, int) {
 	}
 	op := &p.ops[i]
 	code := op.code
-	if op.nr == unix.SYS_EXECVE || op.nr == unix.SYS_EXECVEAT {
+	if op.nr == unix.SYS_EXECVE {
 		code = execErrCode(e)
 	}
 	return fmt.Sprintf("%s: %v", op.what, e), code
