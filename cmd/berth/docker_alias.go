@@ -29,9 +29,17 @@ import (
 // the shorthand itself with the same meaning in both worlds: `berth logs
 // -f` follows, `berth run -p 8080:80 busybox` publishes a port.
 
-// dockerVerbs maps each top-level verb Docker has for single containers to
-// its `berth container` subcommand.
-var dockerVerbs = map[string]string{"run": "run", "ps": "ls", "exec": "exec", "logs": "logs"}
+// dockerVerbs maps each top-level verb Docker has for single containers
+// (and Compose has for a project) to its `berth container` subcommand.
+var dockerVerbs = map[string]string{"run": "run", "ps": "ls", "exec": "exec", "logs": "logs",
+	"start": "start", "stop": "stop", "restart": "restart", "kill": "kill", "rm": "rm",
+	"pause": "pause", "unpause": "unpause", "top": "top", "wait": "wait"}
+
+// ownShorthand is, for the verbs that define -f or -p themselves with the
+// same meaning in both worlds, that shorthand: logs -f follows, rm -f
+// forces, run -p publishes. Elsewhere -f and -p after the verb name a
+// compose file or a project.
+var ownShorthand = map[string]string{"logs": "f", "rm": "f", "run": "p"}
 
 // composeFileNames are the names compose-go's discovery looks for, in its
 // order (cli.DefaultFileNames; a test keeps the two equal).
@@ -80,19 +88,16 @@ func dockerAlias(args []string, cwd string, lookupEnv func(string) (string, bool
 	// The verb's own flags, up to its first argument. The global flags
 	// are inherited there (or are shadow flags, see
 	// shadowGlobalShorthands), so they name a project too, except the
-	// shorthands a verb defines itself: logs -f (follow) and run -p
-	// (publish), which mean the same in both meanings.
+	// shorthands a verb defines itself (ownShorthand).
 	for i := verb + 1; i < len(args); i++ {
 		a := args[i]
 		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
 			break
 		}
 		name, value, hasValue := splitFlag(a)
-		short := !strings.HasPrefix(a, "--")
+		own := !strings.HasPrefix(a, "--") && ownShorthand[args[verb]] == a[1:2]
 		switch {
-		case name == "file" && !(short && args[verb] == "logs"),
-			name == "project-name" && !(short && args[verb] == "run"),
-			name == "profile":
+		case (name == "file" || name == "project-name") && !own, name == "profile":
 			return args
 		case name == "project-directory":
 			if !hasValue && i+1 < len(args) {
@@ -167,8 +172,9 @@ func composeFileAbove(dir string) string {
 	}
 }
 
-// dockerAliasHelp are the one-line help texts of the four top-level verbs,
-// which have two meanings.
+// dockerAliasHelp are the one-line help texts of the top-level verbs that
+// have two meanings, where the Compose text with Docker's added would not
+// read well.
 var dockerAliasHelp = map[string]string{
 	"run":  "Run a one-off command on a service; outside a project: run a new container (docker run)",
 	"ps":   "List the project's containers; outside a project: list containers (docker ps)",
@@ -176,13 +182,16 @@ var dockerAliasHelp = map[string]string{
 	"logs": "View output from the project's containers; outside a project: a container's logs (docker logs)",
 }
 
-// describeDockerAliases gives the top-level run, ps, exec and logs of root
-// the help texts that say both of their meanings.
+// describeDockerAliases gives the top-level verbs of dockerVerbs the help
+// texts that say both of their meanings.
 func describeDockerAliases(root *cobra.Command) {
 	for _, c := range root.Commands() {
+		if _, ok := dockerVerbs[c.Name()]; !ok {
+			continue
+		}
 		short, ok := dockerAliasHelp[c.Name()]
 		if !ok {
-			continue
+			short = c.Short + "; outside a project: as docker " + c.Name()
 		}
 		c.Short = short
 		long := "In a project (a compose file given with -f or COMPOSE_FILE, found in the project\n" +

@@ -60,6 +60,15 @@ func TestDockerAliasArgs(t *testing.T) {
 		{"exec -it", "none", nil, []string{"exec", "-it", "web", "sh"}, c("exec", "-it", "web", "sh")},
 		{"exec command flags", "none", nil, []string{"exec", "web", "ls", "-p", "--file", "x"}, c("exec", "web", "ls", "-p", "--file", "x")},
 		{"logs -f follows", "none", nil, []string{"logs", "-f", "web"}, c("logs", "-f", "web")},
+		{"stop -t", "none", nil, []string{"stop", "-t", "1", "web"}, c("stop", "-t", "1", "web")},
+		{"rm -f forces", "none", nil, []string{"rm", "-f", "web"}, c("rm", "-f", "web")},
+		{"kill -s", "none", nil, []string{"kill", "-s", "TERM", "web"}, c("kill", "-s", "TERM", "web")},
+		{"start", "none", nil, []string{"start", "web"}, c("start", "web")},
+		{"restart", "none", nil, []string{"restart", "web"}, c("restart", "web")},
+		{"pause", "none", nil, []string{"pause", "web"}, c("pause", "web")},
+		{"unpause", "none", nil, []string{"unpause", "web"}, c("unpause", "web")},
+		{"top", "none", nil, []string{"top", "web"}, c("top", "web")},
+		{"wait", "none", nil, []string{"wait", "web"}, c("wait", "web")},
 		{"global --root before", "none", nil, []string{"--root", "/r", "run", "busybox"}, []string{"--root", "/r", "container", "run", "busybox"}},
 		{"global --root= before", "none", nil, []string{"--root=/r", "ps", "-a"}, []string{"--root=/r", "container", "ls", "-a"}},
 		{"empty COMPOSE_FILE", "none", map[string]string{"COMPOSE_FILE": ""}, []string{"ps"}, c("ls")},
@@ -81,13 +90,17 @@ func TestDockerAliasArgs(t *testing.T) {
 		{"-p", "none", nil, []string{"-p", "demo", "ps"}, nil},
 		{"--project-name", "none", nil, []string{"--root", "/r", "--project-name", "demo", "logs"}, nil},
 		{"-p after ps", "none", nil, []string{"ps", "-p", "demo"}, nil},
+		{"-f after stop", "none", nil, []string{"stop", "-f", "x.yaml"}, nil},
+		{"--file after rm", "none", nil, []string{"rm", "--file", "x.yaml", "-f"}, nil},
+		{"discovered rm -f", "proj", nil, []string{"rm", "-f", "web"}, nil},
+		{"discovered stop", "proj/sub", nil, []string{"stop"}, nil},
 		{"--project-name after run", "none", nil, []string{"run", "--project-name=demo", "web"}, nil},
 		{"--profile", "none", nil, []string{"--profile", "debug", "run", "web"}, nil},
 		{"--env-file", "none", nil, []string{"--env-file", "prod.env", "ps"}, nil},
 		{"COMPOSE_FILE", "none", map[string]string{"COMPOSE_FILE": "x.yaml"}, []string{"ps"}, nil},
 		{"COMPOSE_PROJECT_NAME", "none", map[string]string{"COMPOSE_PROJECT_NAME": "demo"}, []string{"exec", "web", "sh"}, nil},
 		{"BERTH_PROJECT_NAME", "none", map[string]string{"BERTH_PROJECT_NAME": "demo"}, []string{"run", "web"}, nil},
-		// Not one of the four verbs.
+		// Not one of Docker's verbs for containers.
 		{"up", "none", nil, []string{"up", "-d"}, nil},
 		{"container run", "none", nil, []string{"container", "run", "busybox"}, nil},
 		{"help run", "none", nil, []string{"help", "run"}, nil},
@@ -261,7 +274,6 @@ func TestDockerAliasCLI(t *testing.T) {
 	if out, errOut, code := berthInDir(t, none, "--root", root, "logs", "bg"); code != 0 || out != "up\n" {
 		t.Errorf("berth logs: code %d out %q err %q", code, out, errOut)
 	}
-
 	// With a project in sight, the same verbs are the Compose ones: the
 	// project has no containers, so none of ours is listed.
 	for _, tc := range []struct {
@@ -276,6 +288,22 @@ func TestDockerAliasCLI(t *testing.T) {
 		if code != 0 || !strings.Contains(out, "SERVICE") || strings.Contains(out, "made") || strings.Contains(out, "bg") {
 			t.Errorf("berth %q in %s: want the project's (empty) ps, got code %d err %q\n%s", tc.args, tc.dir, code, errOut, out)
 		}
+	}
+	// The lifecycle verbs, as docker stop/start/rm -f.
+	if _, errOut, code := berthInDir(t, none, "--root", root, "stop", "-t", "1", "bg"); code != 0 {
+		t.Errorf("berth stop: code %d err %q", code, errOut)
+	}
+	if out, _, _ := berthInDir(t, none, "--root", root, "ps", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("berth stop left running: %q", out)
+	}
+	if _, errOut, code := berthInDir(t, none, "--root", root, "start", "bg"); code != 0 {
+		t.Errorf("berth start: code %d err %q", code, errOut)
+	}
+	if _, errOut, code := berthInDir(t, none, "--root", root, "rm", "-f", "bg", "made"); code != 0 {
+		t.Errorf("berth rm -f: code %d err %q", code, errOut)
+	}
+	if out, _, _ := berthInDir(t, none, "--root", root, "ps", "-a", "-q"); strings.TrimSpace(out) != "" {
+		t.Errorf("berth rm -f left: %q", out)
 	}
 }
 
