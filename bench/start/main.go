@@ -238,7 +238,7 @@ func benchCLI(n int, berth, work string) ([]time.Duration, error) {
 func benchCLIN(n, warm int, berth, work string) ([]time.Duration, error) {
 	var out []time.Duration
 	for i := 0; i < n+warm; i++ {
-		cmd := exec.Command(berth, "--root", work, "container", "run", "--rm", "--pull", "never", "busybox", "true")
+		cmd := exec.Command(berth, "--root", work, "container", "run", "--rm", "--pull", "never", "--network", "none", "busybox", "true")
 		cmd.Env = append(os.Environ(), "BERTH_RUN_DIR="+filepath.Join(work, "run"))
 		t0 := time.Now()
 		if b, err := cmd.CombinedOutput(); err != nil {
