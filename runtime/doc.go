@@ -59,6 +59,8 @@
 //	 │                              │ pid → every cgroup             │ blocks reading the sync pipe
 //	 │                              │── one byte on the sync pipe ──▶│ (in its cgroup before it acts)
 //	 │                              │                                │ unshare(CLONE_NEWCGROUP); /proc;
+//	 │                              │                                │ /sys/fs/cgroup (the host's
+//	 │                              │                                │ hierarchies seen from the cgroupns);
 //	 │                              │                                │ masked and read-only paths;
 //	 │                              │                                │ pivot_root; read-only rootfs;
 //	 │                              │                                │ stdio or pty; chdir; rlimits,

@@ -286,3 +286,24 @@ func TestCgroupLimits(t *testing.T) {
 		t.Errorf("init not in the cgroup: %q", pids)
 	}
 }
+
+// The container sees its own cgroup at /sys/fs/cgroup, as with Docker:
+// its limits are readable there, it is the root, and it is read-only
+// (read-write when privileged).
+func TestCgroupFS(t *testing.T) {
+	r := newTestRuntime(t)
+	script := `cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; ` +
+		`grep -c ':/$' /proc/self/cgroup; touch /sys/fs/cgroup/x 2>/dev/null || echo ro`
+	for _, init := range []bool{false, true} {
+		_, es, out := run(t, r, Spec{Init: init, Cmd: []string{"sh", "-c", script}, Resources: Resources{Memory: 48 << 20}})
+		lines := strings.Fields(out)
+		if es.Code != 0 || len(lines) != 3 || lines[0] != strconv.Itoa(48<<20) || lines[1] == "0" || lines[2] != "ro" {
+			t.Errorf("init %v: exit %d, want the limit, the cgroup as root, read-only: %q", init, es.Code, out)
+		}
+	}
+	_, es, out := run(t, r, Spec{Privileged: true, Cmd: []string{"sh", "-c",
+		`d=$(ls -d /sys/fs/cgroup/pids /sys/fs/cgroup 2>/dev/null | head -1); mkdir $d/sub && rmdir $d/sub && echo rw`}})
+	if es.Code != 0 || strings.TrimSpace(out) != "rw" {
+		t.Errorf("privileged: exit %d %q, want a writable /sys/fs/cgroup", es.Code, out)
+	}
+}

@@ -163,11 +163,14 @@ func prepareRootfsInner(c *initConfig, master, slave **os.File) error {
 	return nil
 }
 
-// procOps appends what needs the container's pid namespace, so is done by
-// its first process: /proc at procDir (the resolved /proc of root), then
-// what hides the host's kernel from it.
+// procOps appends what needs the container's pid and cgroup namespaces,
+// so is done by its first process: /proc at procDir (the resolved /proc of
+// root), /sys/fs/cgroup, then what hides the host's kernel from it.
 func procOps(prog *sysProgram, root, procDir string, privileged bool) error {
 	if _, err := prog.mount("mount proc on /proc", "proc", procDir, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	if err := cgroupOps(prog, root, privileged); err != nil {
 		return err
 	}
 	if privileged {
@@ -184,6 +187,122 @@ func procOps(prog *sysProgram, root, procDir string, privileged bool) error {
 		}
 	}
 	return nil
+}
+
+// cgroupOps appends the container's /sys/fs/cgroup, as Docker gives it:
+// each of the host's cgroup hierarchies mounted anew from inside the
+// container's cgroup namespace, so that the container's own cgroup is the
+// root it sees (programs read their memory and CPU limits there),
+// read-only unless privileged. On a v1 or hybrid host that is a tmpfs with
+// one mount per hierarchy and the host's symlinks (cpu -> cpu,cpuacct).
+func cgroupOps(prog *sysProgram, root string, privileged bool) error {
+	mounts, links := hostCgroupLayout()
+	if len(mounts) == 0 {
+		return nil // no cgroup file system on the host: nothing to show
+	}
+	base := filepath.Join(root, "sys/fs/cgroup")
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	ro := uintptr(unix.MS_RDONLY)
+	if privileged {
+		ro = 0
+	}
+	if len(mounts) == 1 && mounts[0].dir == "" { // cgroup v2 only
+		_, err := prog.mount("mount /sys/fs/cgroup", "cgroup2", base, "cgroup2", flags|ro, mounts[0].opts)
+		return err
+	}
+	if _, err := prog.mount("mount /sys/fs/cgroup", "tmpfs", base, "tmpfs", flags, "mode=755"); err != nil {
+		return err
+	}
+	for _, m := range mounts {
+		if m.dir == "" {
+			continue
+		}
+		p := filepath.Join(base, m.dir)
+		pp, err := prog.str(p)
+		if err != nil {
+			return err
+		}
+		prog.add("mkdir /sys/fs/cgroup/"+m.dir, unix.SYS_MKDIRAT, atFDCWD, pp, 0o755)
+		if _, err := prog.mount("mount /sys/fs/cgroup/"+m.dir, m.fstype, p, m.fstype, flags|ro, m.opts); err != nil {
+			return err
+		}
+	}
+	for name, target := range links {
+		t, err := prog.str(target)
+		if err != nil {
+			return err
+		}
+		l, err := prog.str(filepath.Join(base, name))
+		if err != nil {
+			return err
+		}
+		prog.add("symlink /sys/fs/cgroup/"+name, unix.SYS_SYMLINKAT, t, atFDCWD, l)
+	}
+	if ro != 0 {
+		if _, err := prog.mount("read-only /sys/fs/cgroup", "", base, "", unix.MS_REMOUNT|flags|ro, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// atFDCWD is AT_FDCWD (-100) as a system call argument.
+const atFDCWD = ^uintptr(-unix.AT_FDCWD - 1)
+
+// cgroupMount is one of the host's cgroup hierarchies: its directory under
+// /sys/fs/cgroup ("" for /sys/fs/cgroup itself), file system type and the
+// options that name it (its controllers, name=, cgroup2 options).
+type cgroupMount struct{ dir, fstype, opts string }
+
+// hostCgroupLayout reads the host's hierarchies under /sys/fs/cgroup from
+// mountinfo, and the symlinks between them.
+func hostCgroupLayout() ([]cgroupMount, map[string]string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, nil
+	}
+	mounts := parseCgroupMounts(string(data))
+	links := map[string]string{}
+	if ents, err := os.ReadDir("/sys/fs/cgroup"); err == nil {
+		for _, e := range ents {
+			if e.Type()&os.ModeSymlink != 0 {
+				if t, err := os.Readlink(filepath.Join("/sys/fs/cgroup", e.Name())); err == nil && !strings.Contains(t, "/") {
+					links[e.Name()] = t
+				}
+			}
+		}
+	}
+	return mounts, links
+}
+
+// parseCgroupMounts picks the cgroup and cgroup2 mounts at /sys/fs/cgroup
+// and directly below it out of a mountinfo text. The options keep what
+// selects the hierarchy: rw/ro go (the mount flags say that), and so does
+// release_agent=, which only the initial cgroup namespace may set.
+func parseCgroupMounts(mountinfo string) []cgroupMount {
+	var out []cgroupMount
+	for _, line := range strings.Split(mountinfo, "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if len(f) < 5 || len(g) < 3 || (g[0] != "cgroup" && g[0] != "cgroup2") {
+			continue
+		}
+		dir, ok := strings.CutPrefix(f[4], "/sys/fs/cgroup")
+		if !ok || (dir != "" && (dir[0] != '/' || strings.Contains(dir[1:], "/"))) {
+			continue
+		}
+		var opts []string
+		for _, o := range strings.Split(g[2], ",") {
+			if o != "rw" && o != "ro" && !strings.HasPrefix(o, "release_agent=") {
+				opts = append(opts, o)
+			}
+		}
+		out = append(out, cgroupMount{dir: strings.TrimPrefix(dir, "/"), fstype: g[0], opts: strings.Join(opts, ",")})
+	}
+	return out
 }
 
 func hasMountAt(ms []Mount, target string) bool {
