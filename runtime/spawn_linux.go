@@ -50,9 +50,9 @@ func (s *spawned) abandon() {
 // with Go (prepareRootfs), resolves the process (prepareProcess), and
 // forks a child into a new pid namespace that replays the remaining
 // system calls (sysProgram): wait for the cgroup, /proc, pivot_root,
-// credentials, execve (for cfg.Init: startBerthInit). join puts the child in its cgroups (called on the spawn thread
-// right after the fork); the child execs only after it. The int is the
-// exit code for an error.
+// credentials, execve (for cfg.Init: startBerthInit). join puts the child
+// in its cgroups (called on the spawn thread right after the fork); the
+// child execs only after it. The int is the exit code for an error.
 func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pid int) error) (*spawned, int, error) {
 	type result struct {
 		s    *spawned
