@@ -299,12 +299,13 @@ func (s *shim) record(r *Runtime, code int) error {
 	return nil
 }
 
+// exitCode is waitStatusCode for an os/exec process (125: never waited).
 func exitCode(ps *os.ProcessState) int {
 	if ps == nil {
 		return 125
 	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		return waitStatusCode(unix.WaitStatus(ws))
 	}
 	return ps.ExitCode()
 }

@@ -120,18 +120,6 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pi
 		s.abandon()
 		return nil, code, err
 	}
-	// The child's copies of the shim's ends must not keep its pipes open.
-	prog.add("close sync pipe", unix.SYS_CLOSE, syncW.Fd())
-	prog.add("close error pipe", unix.SYS_CLOSE, errR.Fd())
-	prog.add("setsid", unix.SYS_SETSID)
-	// Wait until the shim has put us in the container's cgroup, then make
-	// it our cgroup namespace's root. This comes before the pivot, which
-	// changes the root of the spawn thread too (it shares the mount
-	// namespace), and the join resolves cgroup paths from that thread.
-	one := new([1]byte)
-	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
-	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
-
 	master, slave, err := prepareRootfs(cfg)
 	if err != nil {
 		return fail(125, err)
@@ -156,6 +144,17 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pi
 	if cfg.Init {
 		return startBerthInit(s, cfg, p, ns, stdio, slave, syncR, join)
 	}
+	// The child's copies of the shim's ends must not keep its pipes open.
+	prog.add("close sync pipe", unix.SYS_CLOSE, syncW.Fd())
+	prog.add("close error pipe", unix.SYS_CLOSE, errR.Fd())
+	prog.add("setsid", unix.SYS_SETSID)
+	// Wait until the shim has put us in the container's cgroup, then make
+	// it our cgroup namespace's root. This comes before the pivot, which
+	// changes the root of the spawn thread too (it shares the mount
+	// namespace), and the join resolves cgroup paths from that thread.
+	one := new([1]byte)
+	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
+	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	if err := procOps(prog, cfg.MergedDir, cfg.ProcDir, cfg.Privileged); err != nil {
 		return fail(125, err)
 	}
