@@ -28,7 +28,19 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // Replace is WriteFile without the directory sync: after a crash, path
 // holds the old content or the new one, whole, but the new one may be
 // lost. For records whose loss the next start repairs anyway.
-func Replace(path string, data []byte, perm os.FileMode) (err error) {
+func Replace(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, true)
+}
+
+// WriteVolatile replaces path by a rename without any fsync: a reader
+// sees the old content or the new one, whole; after a crash the file may
+// hold either, or (on some file systems) be empty. For records that only
+// matter until the next reboot, whose readers ignore a damaged one.
+func WriteVolatile(path string, data []byte, perm os.FileMode) error {
+	return replace(path, data, perm, false)
+}
+
+func replace(path string, data []byte, perm os.FileMode, sync bool) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -47,8 +59,10 @@ func Replace(path string, data []byte, perm os.FileMode) (err error) {
 	if err = f.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if sync {
+		if err = f.Sync(); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
