@@ -3,8 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	devconfig "github.com/opencontainers/cgroups/devices/config"
 	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/cgroups/fs2"
+	"github.com/opencontainers/cgroups/fscommon"
 	"golang.org/x/sys/unix"
 )
 
@@ -194,12 +197,52 @@ func destroyCgroup(m cgroups.Manager) error {
 	return nil
 }
 
+// cgroupDirs returns the directories of the container's cgroup that
+// exist, keyed by controller ("" for v2). The manager names a devices
+// directory even for a privileged container, which has none, and a host
+// may lack a controller.
+func cgroupDirs(m cgroups.Manager) map[string]string {
+	out := map[string]string{}
+	for k, dir := range m.GetPaths() {
+		if _, err := os.Stat(dir); err == nil {
+			out[k] = dir
+		}
+	}
+	return out
+}
+
+// preparedManager is the manager of a cgroup made by prepareCgroup, from
+// its directories (cgroupReady): no discovery of the host's mounts.
+func preparedManager(path string, r Resources, privileged bool, dirs map[string]string) (cgroups.Manager, error) {
+	cfg := cgroupConfig(path, r, privileged)
+	if cgroups.IsCgroup2UnifiedMode() {
+		return fs2.NewManager(cfg, dirs[""])
+	}
+	return fs.NewManager(cfg, dirs)
+}
+
+// cgroupPids lists every process in the cgroup (sub-cgroups included)
+// from one hierarchy that exists; the library's own GetAllPids reads the
+// devices one, which a privileged container lacks.
+func cgroupPids(m cgroups.Manager) ([]int, error) {
+	dirs := cgroupDirs(m)
+	for _, c := range []string{"", "pids", "devices", "memory", "freezer"} {
+		if dir, ok := dirs[c]; ok {
+			return cgroups.GetAllPids(dir)
+		}
+	}
+	for _, dir := range dirs {
+		return cgroups.GetAllPids(dir)
+	}
+	return nil, nil
+}
+
 // killCgroup kills whatever is left in the cgroup (processes of an exec,
 // or of a container that shares another's pid namespace, outlive its
 // first process) and waits until it is empty.
 func killCgroup(m cgroups.Manager) {
 	for i := 0; i < 50; i++ {
-		pids, err := m.GetAllPids()
+		pids, err := cgroupPids(m)
 		if err != nil || len(pids) == 0 {
 			break
 		}
@@ -212,13 +255,32 @@ func killCgroup(m cgroups.Manager) {
 	}
 }
 
-// joinCgroup puts pid into every hierarchy of an existing cgroup (exec).
+// cgroupEmpty reports whether no process is left in the cgroup, from one
+// counter instead of a walk of every hierarchy: v2's cgroup.events, or v1's
+// pids.current (which counts the whole subtree). When a container's own
+// pid namespace ends with its init, this is the usual answer. Unknown
+// reads as not empty.
+func cgroupEmpty(m cgroups.Manager) bool {
+	if cgroups.IsCgroup2UnifiedMode() {
+		v, err := fscommon.GetValueByKey(m.Path(""), "cgroup.events", "populated")
+		return err == nil && v == 0
+	}
+	p := m.Path("pids")
+	if p == "" {
+		return false
+	}
+	v, err := fscommon.GetCgroupParamUint(p, "pids.current")
+	return err == nil && v == 0
+}
+
 // prepareCgroup makes the container's cgroup with its limits and device
-// rules, before any process is in it (see joinCgroup).
+// rules, before any process is in it. The starting process runs it while
+// the shim starts up (spawnShim).
 func prepareCgroup(m cgroups.Manager, path string, spec *Spec) error {
 	// The previous run's cgroup (kept after its exit) goes first: its
-	// OOM counter and limits belong to that run.
-	if stale, err := newCgroupManager(path, spec.Resources, spec.Privileged); err == nil && stale.Exists() {
+	// OOM counter and limits belong to that run. A manager of its own:
+	// Destroy forgets the paths it removed.
+	if stale, err := newCgroupManager(path, spec.Resources, spec.Privileged); err == nil && len(cgroupDirs(stale)) > 0 {
 		if err := destroyCgroup(stale); err != nil {
 			return err
 		}
@@ -232,27 +294,38 @@ func prepareCgroup(m cgroups.Manager, path string, spec *Spec) error {
 	return applyDeviceRules(m, -1, spec.Privileged, spec.Devices)
 }
 
-// joinDeviceCgroup puts pid in the devices cgroup made by applyDeviceRules
-// (the manager skips that controller).
-func joinDeviceCgroup(m cgroups.Manager, pid int, privileged bool) error {
-	if privileged || !deviceControlled() {
-		return nil
-	}
-	dir := m.Path("devices")
-	if dir == "" {
-		return nil
-	}
-	if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
-		return fmt.Errorf("devices cgroup: %w", err)
-	}
-	return nil
+// joinCgroup puts pid into every hierarchy of an existing cgroup (exec).
+func joinCgroup(m cgroups.Manager, pid int) error {
+	return joinCgroupDirs(cgroupDirs(m), pid)
 }
 
-func joinCgroup(m cgroups.Manager, pid int) error {
-	for _, dir := range m.GetPaths() {
-		if _, err := os.Stat(dir); err != nil {
+// openCgroupProcs opens cgroup.procs of each of dirs for writing (a child
+// joins by writing "0"), once per directory (v1 controllers mounted
+// together share one), in a fixed order.
+func openCgroupProcs(dirs map[string]string) ([]*os.File, error) {
+	seen := map[string]bool{}
+	var out []*os.File
+	for _, k := range slices.Sorted(maps.Keys(dirs)) {
+		dir := dirs[k]
+		if seen[dir] {
 			continue
 		}
+		seen[dir] = true
+		f, err := os.OpenFile(filepath.Join(dir, "cgroup.procs"), os.O_WRONLY, 0)
+		if err != nil {
+			for _, f := range out {
+				f.Close()
+			}
+			return nil, fmt.Errorf("cgroup: %w", err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// joinCgroupDirs puts pid into each of dirs (cgroupDirs).
+func joinCgroupDirs(dirs map[string]string, pid int) error {
+	for _, dir := range dirs {
 		if err := cgroups.WriteCgroupProc(dir, pid); err != nil {
 			return fmt.Errorf("join cgroup %s: %w", dir, err)
 		}

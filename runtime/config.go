@@ -55,8 +55,18 @@ type syncMsg struct {
 
 // shimResult is what the shim tells the starting CLI on its result pipe.
 type shimResult struct {
-	Pid      int    `json:"pid,omitempty"`
-	PidStart uint64 `json:"pidStart,omitempty"`
-	Error    string `json:"error,omitempty"`
-	ExitCode int    `json:"exitCode,omitempty"`
+	Pid       int    `json:"pid,omitempty"`
+	PidStart  uint64 `json:"pidStart,omitempty"`
+	ShimStart uint64 `json:"shimStart,omitempty"` // the shim's own start time
+	Error     string `json:"error,omitempty"`
+	ExitCode  int    `json:"exitCode,omitempty"`
+}
+
+// cgroupReady is what the starting process tells the shim on fd 4 once it
+// has made the container's cgroup (during the shim's own start-up): the
+// directory of each hierarchy to join, keyed by controller as the cgroups
+// library keys them ("" for v2), or why it could not.
+type cgroupReady struct {
+	Paths map[string]string `json:"paths,omitempty"`
+	Error string            `json:"error,omitempty"`
 }

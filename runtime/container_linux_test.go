@@ -400,7 +400,7 @@ func TestStartAfterStarterKilled(t *testing.T) {
 	if second.Status != StatusRunning || !alive(second.Pid, second.PidStart) || second.Pid == first.Pid {
 		t.Errorf("new run after the orphan's end: %s, pid %d (first %d), alive %v", second.Status, second.Pid, first.Pid, alive(second.Pid, second.PidStart))
 	}
-	pids, _ := os.ReadFile(filepath.Join(cgroupDirs(second.CgroupPath)[0], "cgroup.procs"))
+	pids, _ := os.ReadFile(filepath.Join(hostCgroupDirs(second.CgroupPath)[0], "cgroup.procs"))
 	if got := strings.Fields(string(pids)); len(got) != 1 || got[0] != strconv.Itoa(second.Pid) {
 		t.Errorf("processes in the cgroup: %q, want only %d", got, second.Pid)
 	}
@@ -462,7 +462,7 @@ func TestNoLeaks(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := r.Inspect(ctx, st.ID)
-	cgDirs := cgroupDirs(got.CgroupPath)
+	cgDirs := hostCgroupDirs(got.CgroupPath)
 	if len(cgDirs) == 0 {
 		t.Fatalf("no cgroup dirs for %s while running", got.CgroupPath)
 	}
@@ -478,7 +478,7 @@ func TestNoLeaks(t *testing.T) {
 		t.Fatal("start of a missing command succeeded")
 	}
 	got2, _ := r.Inspect(ctx, st2.ID)
-	if d := cgroupDirs(got2.CgroupPath); len(d) > 0 {
+	if d := hostCgroupDirs(got2.CgroupPath); len(d) > 0 {
 		t.Errorf("failed start left cgroups %v", d)
 	}
 	if err := r.Remove(ctx, st2.ID, false); err != nil {
@@ -487,7 +487,7 @@ func TestNoLeaks(t *testing.T) {
 	if after := mountCount(t); after != before {
 		t.Errorf("mounts: %d before, %d after", before, after)
 	}
-	if d := cgroupDirs(got.CgroupPath); len(d) > 0 {
+	if d := hostCgroupDirs(got.CgroupPath); len(d) > 0 {
 		t.Errorf("cgroup dirs left: %v", d)
 	}
 	for _, pid := range []int{got.Pid, got.ShimPid} {
@@ -500,6 +500,42 @@ func TestNoLeaks(t *testing.T) {
 		if e.Name() != ".lock" {
 			t.Errorf("left in root: %s", e.Name())
 		}
+	}
+}
+
+// A privileged container has no devices cgroup, which the cgroups
+// library's manager still names: its other hierarchies go with rm, and
+// what it left running is killed when its first process ends.
+func TestPrivilegedLeavesNoCgroup(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	st, err := r.Create(ctx, Spec{Image: "busybox", Privileged: true,
+		Cmd: []string{"sh", "-c", "sleep 60 & sleep 0.2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
+	if err := r.Start(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.Inspect(ctx, st.ID)
+	dirs := hostCgroupDirs(got.CgroupPath)
+	if len(dirs) == 0 {
+		t.Fatalf("no cgroup dirs for %s while running", got.CgroupPath)
+	}
+	if _, err := r.Wait(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if procs, _ := os.ReadFile(filepath.Join(d, "cgroup.procs")); len(procs) > 0 {
+			t.Errorf("processes left in %s after the exit: %q", d, procs)
+		}
+	}
+	if err := r.Remove(ctx, st.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if d := hostCgroupDirs(got.CgroupPath); len(d) > 0 {
+		t.Errorf("cgroup dirs left after rm: %v", d)
 	}
 }
 
@@ -522,7 +558,7 @@ func mountCount(t *testing.T) int {
 	return n
 }
 
-func cgroupDirs(path string) []string {
+func hostCgroupDirs(path string) []string {
 	var out []string
 	for _, h := range cgroupHierarchies() {
 		if _, err := os.Stat(filepath.Join(h, path)); err == nil {

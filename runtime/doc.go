@@ -13,7 +13,7 @@
 //	r, _ := runtime.New(runtime.Options{Root: "<root>/containers", RunDir: "/run/berth", Images: imgs})
 //	st, _ := r.Create(ctx, spec)      // state dir, upper/work dirs, etc files; nothing runs
 //	r.Start(ctx, st.ID)               // shim + init; returns once the process was exec'd
-//	es, _ := r.Wait(ctx, st.ID)       // from any process: pidfd of the shim
+//	es, _ := r.Wait(ctx, st.ID)       // from any process: wakes on the shim's exit record
 //	r.Exec(ctx, st.ID, runtime.ExecSpec{Args: ...})
 //	r.Stop(ctx, st.ID, &grace)        // stop signal, grace, SIGKILL
 //	r.Start(ctx, st.ID)               // again: same container, same upper dir, same netns path
@@ -26,10 +26,10 @@
 // # Processes
 //
 //	CLI / supervisor ──fork+exec──▶ shim (berth re-executed, setsid, stdio → /dev/null, stderr → shim.log)
-//	                                 │  parent of the container's process; copies stdout/stderr to
-//	                                 │  <id>-json.log; applies and removes the cgroup; records the exit
-//	                                 └──fork (clone NEWPID) from a spawn thread, no exec──▶ the
-//	                                     container's process, which replays a sysProgram and execs
+//	  │ makes the cgroup             │  parent of the container's process; copies stdout/stderr to
+//	  │ meanwhile (fd 4)             │  <id>-json.log; empties the cgroup; records the exit
+//	                                 └──vfork (clone VM|VFORK|NEWPID) from a spawn thread, no exec──▶
+//	                                     the container's process, which replays a sysProgram and execs
 //
 // The re-executed binary is berth-shim when it is installed next to the
 // running executable (a binary that links only this package: its start-up
@@ -45,45 +45,51 @@
 // resolves user, working dir and executable inside it. Then it forks a
 // child (raw clone, into a new pid namespace) that may not run Go code:
 // it replays a list of system calls prepared in advance (sysProgram). The
-// thread dies; its namespaces live on in the child. The shim does not
-// rely on Pdeathsig: it outlives its parent by design, and a dead shim is
-// found by the next reader (pid + start time) and its container cleaned
-// up.
+// thread dies; its namespaces live on in the child. The child shares the
+// shim's memory and the thread waits until it execs (CLONE_VFORK, with
+// the return address kept in a register, vfork_linux_amd64.s): no copy of
+// a Go process's page tables on the path of every start. So no step of
+// the child may wait for the shim.
 //
-// # Start protocol (shim ↔ child), two close-on-exec pipes
+// The starting process makes the cgroup (stale one removed, limits, device
+// rules) while the shim's own Go start-up runs, and sends its directories
+// on the shim's fd 4 (cgroupReady); a failed start removes it there.
 //
-//	shim: goroutine                spawn thread                    child (pid 1 of the new pid ns)
-//	 │ stale cgroup removed;        │ unshare/setns; rootfs;         │
-//	 │ cgroup made and limited      │ process resolved; sysProgram   │
-//	 │                              │ fork ─────────────────────────▶│ close the shim's pipe ends; setsid
-//	 │                              │ pid → every cgroup             │ blocks reading the sync pipe
-//	 │                              │── one byte on the sync pipe ──▶│ (in its cgroup before it acts)
-//	 │                              │                                │ unshare(CLONE_NEWCGROUP); /proc;
-//	 │                              │                                │ /sys/fs/cgroup (the host's
-//	 │                              │                                │ hierarchies seen from the cgroupns);
-//	 │                              │                                │ masked and read-only paths;
-//	 │                              │                                │ pivot_root; read-only rootfs;
-//	 │                              │                                │ stdio or pty; chdir; rlimits,
-//	 │                              │                                │ bounding set, setgroups/gid/uid,
-//	 │                              │                                │ capset, no_new_privs;
-//	 │                              │                                │ close_range(3.., CLOEXEC); execve
-//	 │                              │◀─ {op index, errno} ───────────│ on any failure, then exit 125
-//	 │                              │◀─ EOF ─────────────────────────│ execve succeeded
-//	 │ result line → starting CLI (fd 3 of the shim): {pid, pidStart} or {error, exitCode}
+// # Start protocol (starter ↔ shim ↔ child), close-on-exec pipes
+//
+//	starter                shim: spawn thread                    child (pid 1 of the new pid ns)
+//	 │ exec shim            │ unshare/setns; rootfs;              │
+//	 │ cgroup made ── fd 4 ─▶ process resolved; cgroup.procs     │
+//	 │ and limited          │ files opened; sysProgram            │
+//	 │                      │ vfork ─────────────────────────────▶│ close the shim's pipe end; setsid;
+//	 │                      │ (suspended)                         │ "0" → each cgroup.procs (joins);
+//	 │                      │                                     │ unshare(CLONE_NEWCGROUP); /proc;
+//	 │                      │                                     │ /sys/fs/cgroup (the host's
+//	 │                      │                                     │ hierarchies seen from the cgroupns);
+//	 │                      │                                     │ masked and read-only paths;
+//	 │                      │                                     │ pivot_root; read-only rootfs;
+//	 │                      │                                     │ stdio or pty; chdir; rlimits,
+//	 │                      │                                     │ bounding set, setgroups/gid/uid,
+//	 │                      │                                     │ capset, no_new_privs;
+//	 │                      │                                     │ close_range(3.., CLOEXEC); execve
+//	 │                      │◀─ {op index, errno} ────────────────│ on any failure, then exit 125
+//	 │                      │◀─ EOF ──────────────────────────────│ execve succeeded
+//	 │◀── result line (fd 3): {pid, pidStart} or {error, exitCode}
 //	 │ wait4(child) … exit code (128+signal), OOM from the memory controller,
-//	 │ leftovers in the cgroup killed, state.json: exited (under the flock), shim exits
+//	 │ leftovers in the cgroup killed (if its pids counter says any), exit recorded, shim exits
 //
-// The join happens on the spawn thread, before the child pivots: the
-// thread shares the child's mount namespace, so the pivot moves the
-// thread's root too. After an exit the cgroup stays (empty) until Remove
-// or the next start, which removes it first: its rmdirs (a dozen on a v1
-// host) are then off the path between the exit and its record.
+// The cgroup.procs files are opened before the child pivots: the thread
+// shares the child's mount namespace, so the pivot moves the thread's
+// root too. After an exit the cgroup stays (empty) until Remove or the
+// next start, which removes it first: its rmdirs (a dozen on a v1 host)
+// are then off the path between the exit and its record.
 //
 // A sysProgram failure names its step ("pivot_root: invalid argument");
 // execve failing is 127 (not found) or 126, as Docker. With Spec.Init,
 // the spawn thread instead starts the shim binary as berth-init (Go's own
 // vfork+exec, at the host's root so that a dynamically linked binary
-// finds its interpreter); berth-init waits for the cgroup on fd 3, does
+// finds its interpreter); the thread writes its pid into the cgroup, and
+// berth-init waits for that on fd 3, does
 // the child's steps itself (procOps, pivotOps, finishOps, on its locked
 // thread), forks the process from that thread, stays pid 1, forwards
 // every signal to it and reaps every zombie (like tini). Exec uses an "exec" helper (berth

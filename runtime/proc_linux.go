@@ -81,7 +81,18 @@ func alive(pid int, start uint64) bool {
 
 // pidfdWait blocks until the process behind pidfd exits or ctx ends.
 func pidfdWait(ctx context.Context, pidfd int) error {
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	_, err := pollWait(ctx, pidfd)
+	return err
+}
+
+// pollWait blocks until one of fds is readable (it returns its index) or
+// ctx ends. It polls in slices of at most 100 ms to notice a ctx without
+// a deadline ending.
+func pollWait(ctx context.Context, fds ...int) (int, error) {
+	pfds := make([]unix.PollFd, len(fds))
+	for i, fd := range fds {
+		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
 	for {
 		timeout := 100
 		if dl, ok := ctx.Deadline(); ok {
@@ -90,15 +101,19 @@ func pidfdWait(ctx context.Context, pidfd int) error {
 				timeout = max(ms, 0)
 			}
 		}
-		n, err := unix.Poll(fds, timeout)
+		n, err := unix.Poll(pfds, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
-			return fmt.Errorf("poll pidfd: %w", err)
+			return -1, fmt.Errorf("poll: %w", err)
 		}
 		if n > 0 {
-			return nil
+			for i := range pfds {
+				if pfds[i].Revents != 0 {
+					return i, nil
+				}
+			}
 		}
 		if err := ctx.Err(); err != nil {
-			return err
+			return -1, err
 		}
 	}
 }

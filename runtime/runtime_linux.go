@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/atomicfile"
+	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
 )
 
@@ -131,6 +132,16 @@ func (r *Runtime) load(id string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("container %s: %w", id, err)
 	}
+	if st.Status == StatusRunning || st.Status == StatusPaused {
+		// The shim's exit record, if it ends this run (a damaged one is
+		// ignored: see exitRecord).
+		if data, err := os.ReadFile(filepath.Join(r.dir(id), exitFile)); err == nil {
+			var rec exitRecord
+			if json.Unmarshal(data, &rec) == nil {
+				st.applyExit(rec)
+			}
+		}
+	}
 	return st, nil
 }
 
@@ -140,16 +151,6 @@ func (r *Runtime) save(st *State) error {
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(st.Dir, "state.json"), data, 0o600)
-}
-
-// saveUnsynced is save without the directory sync (see
-// atomicfile.Replace): for records that a crash may lose but never tear.
-func (r *Runtime) saveUnsynced(st *State) error {
-	data, err := marshalState(st)
-	if err != nil {
-		return err
-	}
-	return atomicfile.Replace(filepath.Join(st.Dir, "state.json"), data, 0o600)
 }
 
 // lockFile takes an exclusive flock on path; the returned func releases it.
@@ -409,7 +410,22 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 	}
 	wasExited := st.Status == StatusExited
 	killOrphanShim(st.Dir)
-	res, shimPid, err := r.spawnShim(st)
+	// The last run's exit record is folded in above; the new run gets its own.
+	if err := os.Remove(filepath.Join(st.Dir, exitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("start container %s: %w", shortID(id), err)
+	}
+	m, err := newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", shortID(id), err)
+	}
+	res, shimPid, err := r.spawnShim(st, m)
+	if err != nil || res.Error != "" {
+		// A failed start leaves no cgroup (the shim has reaped what it
+		// forked; destroyCgroup kills anything else).
+		if derr := destroyCgroup(m); derr != nil {
+			r.log.Info("destroy cgroup", "container", id, "err", derr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", shortID(id), err)
 	}
@@ -421,10 +437,7 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 		}
 		return &StartError{ID: id, ExitCode: res.ExitCode, Msg: res.Error}
 	}
-	shimStart, err := procStartTime(shimPid)
-	if err != nil {
-		shimStart = 0 // already gone: the container exited at once; Wait handles it
-	}
+	shimStart := res.ShimStart // the shim's own word: it may have ended by now
 	if wasExited {
 		st.RestartCount++
 	}
@@ -463,14 +476,22 @@ func (r *Runtime) refreshLocked(id string) (*State, error) {
 	return st, nil
 }
 
-// spawnShim starts the shim and reads its one-line result.
-func (r *Runtime) spawnShim(st *State) (shimResult, int, error) {
+// spawnShim starts the shim, makes the container's cgroup while the shim
+// starts up (a Go start-up: milliseconds that this process would otherwise
+// spend waiting), tells the shim on fd 4, and reads its one-line result.
+func (r *Runtime) spawnShim(st *State, m cgroups.Manager) (shimResult, int, error) {
 	var res shimResult
 	rp, wp, err := os.Pipe()
 	if err != nil {
 		return res, 0, err
 	}
 	defer rp.Close()
+	cgR, cgW, err := os.Pipe()
+	if err != nil {
+		wp.Close()
+		return res, 0, err
+	}
+	defer cgW.Close()
 	shimLog, err := os.OpenFile(filepath.Join(st.Dir, "shim.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		wp.Close()
@@ -485,16 +506,26 @@ func (r *Runtime) spawnShim(st *State) (shimResult, int, error) {
 	}
 	cmd.Stdout = shimLog
 	cmd.Stderr = shimLog
-	cmd.ExtraFiles = []*os.File{wp}
+	cmd.ExtraFiles = []*os.File{wp, cgR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		wp.Close()
+	err = cmd.Start()
+	wp.Close()
+	cgR.Close()
+	if err != nil {
 		return res, 0, fmt.Errorf("start shim: %w", err)
 	}
-	wp.Close()
 	// Reap the shim when it exits, in case this process lives on (the
 	// supervisor); if we exit first, the shim is re-parented.
 	go cmd.Wait()
+	var ready cgroupReady
+	if err := prepareCgroup(m, st.CgroupPath, &st.Spec); err != nil {
+		ready.Error = err.Error()
+	} else {
+		ready.Paths = cgroupDirs(m)
+	}
+	// A shim that died already is seen below (no result): ignore EPIPE.
+	json.NewEncoder(cgW).Encode(ready)
+	cgW.Close()
 	data, err := io.ReadAll(rp)
 	if err != nil {
 		return res, 0, fmt.Errorf("read shim result: %w", err)
@@ -509,8 +540,8 @@ func (r *Runtime) spawnShim(st *State) (shimResult, int, error) {
 }
 
 // Wait blocks until the container is no longer running and returns how its
-// process ended. It works from any process: it waits on a pidfd of the
-// shim, which records the exit status before it exits.
+// process ended. It works from any process: it wakes when the shim
+// records the exit status (or, should the shim die first, on its pidfd).
 func (r *Runtime) Wait(ctx context.Context, ref string) (ExitStatus, error) {
 	id, err := r.resolve(ref)
 	if err != nil {
@@ -525,7 +556,7 @@ func (r *Runtime) Wait(ctx context.Context, ref string) (ExitStatus, error) {
 		case StatusRunning, StatusPaused:
 			fd, err := openProcess(st.ShimPid, st.ShimStart)
 			if err == nil {
-				err = pidfdWait(ctx, fd)
+				err = r.waitEnded(ctx, st, fd)
 				unix.Close(fd)
 				if err != nil {
 					return ExitStatus{}, err
@@ -645,7 +676,7 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *time.Duration) 
 			return fmt.Errorf("stop container %s: %w", shortID(id), err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, grace)
-		err := pidfdWait(wctx, shimFd)
+		err := r.waitEnded(wctx, st, shimFd)
 		cancel()
 		if err == nil {
 			return nil
@@ -657,7 +688,7 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *time.Duration) 
 	if err := signalProcess(st.Pid, st.PidStart, unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 		return fmt.Errorf("stop container %s: %w", shortID(id), err)
 	}
-	return pidfdWait(ctx, shimFd)
+	return r.waitEnded(ctx, st, shimFd)
 }
 
 // Pause freezes every process of the container (freezer cgroup).
@@ -742,7 +773,10 @@ func (r *Runtime) removeDir(id string) error {
 				return &TransitionError{ID: id, Op: "remove", Status: st.Status}
 			}
 		}
-		if m, err := newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged); err == nil && m.Exists() {
+		// A shim that recorded its exit may still be ending (Wait and
+		// Stop return on the record): nothing of ours outlives rm.
+		killOrphanShim(st.Dir)
+		if m, err := newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged); err == nil && len(cgroupDirs(m)) > 0 {
 			destroyCgroup(m)
 		}
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/atomicfile"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,7 +52,8 @@ func shimMain() int {
 	dir := os.Args[2]
 	// Who runs this container now, for a Start that finds its starter
 	// killed before it recorded us (see killOrphanShim).
-	if start, err := procStartTime(os.Getpid()); err == nil {
+	start, err := procStartTime(os.Getpid())
+	if err == nil {
 		os.WriteFile(filepath.Join(dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", os.Getpid(), start), 0o600)
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
@@ -64,7 +67,7 @@ func shimMain() int {
 		return 125
 	}
 	r := &Runtime{root: filepath.Dir(dir), log: log}
-	s := &shim{st: st, log: log}
+	s := &shim{st: st, log: log, start: start}
 	code, err := s.run(report)
 	if err != nil {
 		log.Info("shim", "container", st.ID, "err", err)
@@ -83,7 +86,8 @@ const shimPidFile = "shim.pid"
 
 // killOrphanShim ends a shim that still runs for a container whose state
 // does not know it: its starter (a CLI, a supervisor) was killed between
-// starting it and recording the result. Left alone, it would run an
+// starting it and recording the result, or it recorded its container's
+// exit and is still on its way out. Left alone, it would run an
 // unrecorded copy of the container and, when that copy ends, empty the
 // cgroup that the new run shares. Its container's processes go with the
 // cgroup, which the next shim removes before it starts anything.
@@ -94,8 +98,8 @@ func killOrphanShim(dir string) {
 	}
 	var pid int
 	var start uint64
-	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &start); err != nil {
-		return
+	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &start); err != nil || pid == os.Getpid() {
+		return // a shim removing its own container (AutoRemove)
 	}
 	fd, err := openProcess(pid, start)
 	if err != nil {
@@ -122,8 +126,9 @@ func traceStart(what string) {
 const trimDelay = 100 * time.Millisecond
 
 type shim struct {
-	st  *State
-	log *slog.Logger
+	st    *State
+	log   *slog.Logger
+	start uint64 // this process's start time: with its pid, names the run
 
 	oom        bool
 	finishedAt time.Time
@@ -158,47 +163,44 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	defer stdio.closeAll()
 	cfg.Console = spec.Tty
 
-	// The cgroup is made and limited while the spawn thread builds the
-	// rootfs; the child joins it before it execs.
-	m, err := newCgroupManager(st.CgroupPath, spec.Resources, spec.Privileged)
-	if err != nil {
-		report(shimResult{Error: err.Error(), ExitCode: 125})
-		return 125, err
-	}
-	cgReady := make(chan error, 1)
-	go func() { cgReady <- prepareCgroup(m, st.CgroupPath, spec) }()
-	cgErr := sync.OnceValue(func() error { return <-cgReady })
-	// After an exit the cgroup is only emptied: removing it (a dozen
-	// rmdirs on a v1 host) is left to Remove or the next start, off the
-	// path between the exit and its record. A failed start removes it.
-	removeCgroup := sync.OnceFunc(func() {
-		cgErr()
-		if err := destroyCgroup(m); err != nil {
-			s.log.Info("destroy cgroup", "container", st.ID, "err", err)
+	// The starter makes and limits the cgroup while this process starts
+	// up, and says so on fd 4; the child joins it before it execs. After
+	// an exit the cgroup is only emptied: removing it (a dozen rmdirs on a
+	// v1 host) is left to Remove or the next start, off the path between
+	// the exit and its record. The starter removes it after a failed start.
+	cgroupDirs := sync.OnceValues(func() (map[string]string, error) {
+		f := os.NewFile(4, "cgroup")
+		if f == nil {
+			return nil, errors.New("cgroup: no word from the starter")
 		}
+		defer f.Close()
+		var ready cgroupReady
+		if err := json.NewDecoder(f).Decode(&ready); err != nil {
+			return nil, fmt.Errorf("cgroup: no word from the starter: %w", err)
+		}
+		if ready.Error != "" {
+			return nil, errors.New(ready.Error)
+		}
+		return ready.Paths, nil
 	})
 	defer func() {
 		if !s.started {
-			removeCgroup()
 			return
 		}
-		cgErr()
+		dirs, _ := cgroupDirs()
+		m, err := preparedManager(st.CgroupPath, spec.Resources, spec.Privileged, dirs)
+		if err != nil {
+			s.log.Info("cgroup", "container", st.ID, "err", err)
+			return
+		}
 		s.oom = oomKilled(m)
-		killCgroup(m)
+		if !cgroupEmpty(m) {
+			killCgroup(m)
+		}
 	}()
-	join := func(pid int) error {
-		if err := cgErr(); err != nil {
-			return err
-		}
-		if err := joinCgroup(m, pid); err != nil {
-			return fmt.Errorf("cgroup: %w", err)
-		}
-		return joinDeviceCgroup(m, pid, spec.Privileged)
-	}
-	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, join)
+	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, cgroupDirs)
 	stdio.closeChild()
 	if err != nil {
-		removeCgroup() // before the report: a failed start leaves nothing
 		report(shimResult{Error: err.Error(), ExitCode: code})
 		return code, err
 	}
@@ -231,7 +233,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		go func() { defer wg.Done(); copyLines(logw, "stderr", stdio.parent[2]) }()
 	}
 	s.started = true
-	report(shimResult{Pid: pid, PidStart: pidStart})
+	report(shimResult{Pid: pid, PidStart: pidStart, ShimStart: s.start})
 
 	// A container still running after trimDelay is a long-lived one: only
 	// then give back the start-up memory. One that exits at once (a
@@ -263,40 +265,37 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	return code, nil
 }
 
-// record writes the final state. A container that never started keeps its
+// record writes how the run ended (exitRecord); with AutoRemove it then
+// removes the container. A container that never started keeps its
 // previous status (the starting CLI records the error).
 func (s *shim) record(r *Runtime, code int) error {
 	if !s.started {
+		return nil
+	}
+	data, err := json.Marshal(exitRecord{ShimPid: os.Getpid(), ShimStart: s.start,
+		ExitCode: code, OOMKilled: s.oom, FinishedAt: s.finishedAt})
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteVolatile(filepath.Join(s.st.Dir, exitFile), data, 0o600); err != nil {
+		return err
+	}
+	if !s.st.Spec.AutoRemove {
 		return nil
 	}
 	unlock, err := lockFile(filepath.Join(s.st.Dir, "lock"))
 	if err != nil {
 		return err
 	}
-	defer unlock()
 	st, err := r.load(s.st.ID)
+	unlock()
 	if err != nil {
 		return err
 	}
-	if st.ShimPid != 0 && st.ShimPid != os.Getpid() {
-		return nil // someone repaired our state and started again
+	if st.Status == StatusRunning || st.Status == StatusPaused {
+		return nil // started again by someone else meanwhile
 	}
-	st.Status = StatusExited
-	st.ExitCode = code
-	st.OOMKilled = s.oom
-	st.FinishedAt = s.finishedAt
-	st.Pid, st.PidStart, st.ShimPid, st.ShimStart = 0, 0, 0, 0
-	st.Namespaces = nil
-	// No directory sync: a crash that loses this rename is a reboot, after
-	// which the container reads as exited anyway.
-	if err := r.saveUnsynced(st); err != nil {
-		return err
-	}
-	if st.Spec.AutoRemove {
-		unlock()
-		return r.removeDir(st.ID)
-	}
-	return nil
+	return r.removeDir(st.ID)
 }
 
 // exitCode is waitStatusCode for an os/exec process (125: never waited).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"unsafe"
@@ -18,26 +19,12 @@ import (
 type spawned struct {
 	pid    int
 	prog   *sysProgram
-	syncW  *os.File // one byte (or close): the cgroup is joined, go on
 	errR   *os.File // EOF once the process exec'd, else the failing op
 	master *os.File // the pty's master (Tty)
 }
 
-// release tells the child to go on and returns how its set-up ended.
-func (s *spawned) release() *StartError {
-	_, werr := s.syncW.Write([]byte{1})
-	s.syncW.Close()
-	failure := s.prog.readFailure(s.errR)
-	s.errR.Close()
-	if failure == nil && werr != nil {
-		return &StartError{ExitCode: 125, Msg: fmt.Sprintf("release the container's process: %v", werr)}
-	}
-	return failure
-}
-
 // abandon closes the pipes of a child that will be killed.
 func (s *spawned) abandon() {
-	s.syncW.Close()
 	s.errR.Close()
 	if s.master != nil {
 		s.master.Close()
@@ -49,11 +36,11 @@ func (s *spawned) abandon() {
 // and net namespaces (or joins the given ones), builds the rootfs there
 // with Go (prepareRootfs), resolves the process (prepareProcess), and
 // forks a child into a new pid namespace that replays the remaining
-// system calls (sysProgram): wait for the cgroup, /proc, pivot_root,
-// credentials, execve (for cfg.Init: startBerthInit). join puts the child
-// in its cgroups (called on the spawn thread right after the fork); the
-// child execs only after it. The int is the exit code for an error.
-func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pid int) error) (*spawned, int, error) {
+// system calls (sysProgram): join the cgroup, /proc, pivot_root,
+// credentials, execve (for cfg.Init: startBerthInit). cgroup returns the
+// cgroup's directories once it is ready (cgroupReady). The int is the exit
+// code for an error.
+func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, cgroup func() (map[string]string, error)) (*spawned, int, error) {
 	type result struct {
 		s    *spawned
 		code int
@@ -64,14 +51,14 @@ func spawnContainer(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(p
 		// Never unlocked: the thread ends with this goroutine, and its
 		// namespaces with it (the child keeps its own references).
 		runtime.LockOSThread()
-		s, code, err := spawnOnThread(cfg, ns, stdio, join)
+		s, code, err := spawnOnThread(cfg, ns, stdio, cgroup)
 		done <- result{s, code, err}
 	}()
 	r := <-done
 	return r.s, r.code, r.err
 }
 
-func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pid int) error) (*spawned, int, error) {
+func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, cgroup func() (map[string]string, error)) (*spawned, int, error) {
 	flags := unix.CLONE_FS | unix.CLONE_NEWNS
 	if ns.UTS == "" {
 		flags |= unix.CLONE_NEWUTS
@@ -103,18 +90,12 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pi
 		}
 	}
 	traceStart("namespaces")
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return nil, 125, err
-	}
-	defer syncR.Close()
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		syncW.Close()
 		return nil, 125, err
 	}
 	defer errW.Close()
-	s := &spawned{prog: &sysProgram{}, syncW: syncW, errR: errR}
+	s := &spawned{prog: &sysProgram{}, errR: errR}
 	prog := s.prog
 	fail := func(code int, err error) (*spawned, int, error) {
 		s.abandon()
@@ -141,19 +122,37 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pi
 		}
 		return fail(code, err)
 	}
-	if cfg.Init {
-		return startBerthInit(s, cfg, p, ns, stdio, slave, syncR, join)
+	dirs, err := cgroup()
+	if err != nil {
+		if slave != nil {
+			slave.Close()
+		}
+		return fail(125, err)
 	}
-	// The child's copies of the shim's ends must not keep its pipes open.
-	prog.add("close sync pipe", unix.SYS_CLOSE, syncW.Fd())
+	traceStart("cgroup ready")
+	if cfg.Init {
+		return startBerthInit(s, cfg, p, ns, stdio, slave, dirs)
+	}
+	// The child's copy of the shim's end must not keep its pipe open.
 	prog.add("close error pipe", unix.SYS_CLOSE, errR.Fd())
 	prog.add("setsid", unix.SYS_SETSID)
-	// Wait until the shim has put us in the container's cgroup, then make
-	// it our cgroup namespace's root. This comes before the pivot, which
-	// changes the root of the spawn thread too (it shares the mount
-	// namespace), and the join resolves cgroup paths from that thread.
-	one := new([1]byte)
-	prog.add("wait for the cgroup", unix.SYS_READ, syncR.Fd(), prog.ptr(one, unsafe.Pointer(one)), 1).nonzero = true
+	// Join the container's cgroup (writing "0" to cgroup.procs moves the
+	// writer), then make it our cgroup namespace's root. The files are
+	// opened here, before the pivot changes this thread's root too (the
+	// child shares its mount namespace); they close at the exec.
+	procs, err := openCgroupProcs(dirs)
+	if err != nil {
+		return fail(125, err)
+	}
+	defer func() {
+		for _, f := range procs {
+			f.Close()
+		}
+	}()
+	zero := []byte("0")
+	for _, f := range procs {
+		prog.add("join cgroup "+filepath.Dir(f.Name()), unix.SYS_WRITE, f.Fd(), prog.ptr(zero, unsafe.Pointer(&zero[0])), 1).nonzero = true
+	}
 	prog.add("unshare cgroup namespace", unix.SYS_UNSHARE, unix.CLONE_NEWCGROUP)
 	if err := procOps(prog, cfg.MergedDir, cfg.ProcDir, cfg.Privileged); err != nil {
 		return fail(125, err)
@@ -191,16 +190,9 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, join func(pi
 		return fail(125, err)
 	}
 	traceStart("forked")
-	// Join and release from this thread, at once: until the child execs,
-	// every page the shim writes is copied (fork without exec).
-	if err := join(pid); err != nil {
-		s.abandon()
-		unix.Kill(pid, unix.SIGKILL)
-		unix.Wait4(pid, nil, 0, nil)
-		return nil, 125, err
-	}
-	traceStart("cgroup joined")
-	if failure := s.release(); failure != nil {
+	failure := prog.readFailure(s.errR)
+	s.errR.Close()
+	if failure != nil {
 		unix.Wait4(pid, nil, 0, nil) // it exits 125 after its report
 		if s.master != nil {
 			s.master.Close()
@@ -246,10 +238,9 @@ func execOp(prog *sysProgram, p *preparedProcess) error {
 // interpreter are. berth-init waits on fd 3 for the cgroup, then does
 // what the forked child does (procOps, pivotOps, finishOps) before it
 // starts the process (initMain). Its errors after that go to the log.
-func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespaces, stdio *stdioSet, slave, syncR *os.File, join func(int) error) (*spawned, int, error) {
+func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespaces, stdio *stdioSet, slave *os.File, dirs map[string]string) (*spawned, int, error) {
 	s.errR.Close()
 	fail := func(err error) (*spawned, int, error) {
-		s.syncW.Close()
 		if s.master != nil {
 			s.master.Close()
 		}
@@ -260,6 +251,13 @@ func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespac
 	if err != nil {
 		return fail(err)
 	}
+	// One byte (or EOF) on fd 3: berth-init is in its cgroup, go on.
+	syncR, syncW, err := os.Pipe()
+	if err != nil {
+		return fail(err)
+	}
+	defer syncR.Close()
+	defer syncW.Close()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = append([]string{"berth-init", "--"}, p.cfg.Args...)
 	cmd.Env = []string{reexecEnv + "=init", initSpecEnv + "=" + string(spec)}
@@ -279,13 +277,12 @@ func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespac
 		return fail(fmt.Errorf("start berth-init: %w", err))
 	}
 	pid := cmd.Process.Pid
-	if err := join(pid); err != nil {
+	if err := joinCgroupDirs(dirs, pid); err != nil {
 		cmd.Process.Kill()
 		unix.Wait4(pid, nil, 0, nil)
-		return fail(err)
+		return fail(fmt.Errorf("cgroup: %w", err))
 	}
-	s.syncW.Write([]byte{1})
-	s.syncW.Close()
+	syncW.Write([]byte{1})
 	s.pid = pid
 	return s, 0, nil
 }

@@ -117,26 +117,60 @@ type ImageConfig struct {
 	Labels     map[string]string `json:"labels,omitempty"`
 }
 
+// exitFile is where a shim records how its run ended (exitRecord).
+const exitFile = "exit.json"
+
+// exitRecord is how one run of a container ended, written by its shim to
+// exitFile; every read of the state folds it in (applyExit). Writing it
+// takes no lock, no read of state.json and no fsync, which keeps all of
+// that off the path between an exit and its waiter. It is named by the
+// shim's pid and start time, so a record of an earlier run never applies
+// to a later one. A crash may lose it or leave it empty: that run then
+// reads as ended by the reboot, as every run does after one.
+type exitRecord struct {
+	ShimPid    int       `json:"shimPid"`
+	ShimStart  uint64    `json:"shimStart"`
+	ExitCode   int       `json:"exitCode"`
+	OOMKilled  bool      `json:"oomKilled"`
+	FinishedAt time.Time `json:"finishedAt"`
+}
+
+// applyExit folds rec into s when rec ends the run that s shows as
+// running or paused, and reports whether it did.
+func (s *State) applyExit(rec exitRecord) bool {
+	if s.Status != StatusRunning && s.Status != StatusPaused {
+		return false
+	}
+	if rec.ShimPid == 0 || rec.ShimPid != s.ShimPid || rec.ShimStart != s.ShimStart {
+		return false
+	}
+	s.Status = StatusExited
+	s.ExitCode, s.OOMKilled, s.FinishedAt = rec.ExitCode, rec.OOMKilled, rec.FinishedAt
+	s.Pid, s.PidStart, s.ShimPid, s.ShimStart = 0, 0, 0, 0
+	s.Namespaces = nil
+	return true
+}
+
 func marshalState(s *State) ([]byte, error) {
 	s.Version = stateVersion
 	return json.MarshalIndent(s, "", "  ")
 }
 
 func unmarshalState(data []byte) (*State, error) {
+	var s State
+	err := json.Unmarshal(data, &s)
+	if err == nil && s.Version == stateVersion {
+		return &s, nil
+	}
+	// Another version may not even decode as this one: say which it is.
 	var probe struct {
 		Version int `json:"version"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return nil, fmt.Errorf("decode state: %w", err)
+	if perr := json.Unmarshal(data, &probe); perr != nil {
+		return nil, fmt.Errorf("decode state: %w", perr)
 	}
-	switch probe.Version {
-	case stateVersion:
-	default:
+	if probe.Version != stateVersion {
 		return nil, fmt.Errorf("decode state: unsupported version %d (this berth knows %d)", probe.Version, stateVersion)
 	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("decode state: %w", err)
-	}
-	return &s, nil
+	return nil, fmt.Errorf("decode state: %w", err)
 }

@@ -131,12 +131,13 @@ func runtime_AfterFork()
 //go:linkname runtime_AfterForkInChild syscall.runtime_AfterForkInChild
 func runtime_AfterForkInChild()
 
-// forkRun forks this process (clone with flags, plus SIGCHLD) and runs
-// the program in the child, which ends in execve. On a failure the child
-// writes the op's index and errno (two uint32) to errFd and exits 125;
-// errFd must be close-on-exec, so the parent reads EOF when the child
-// exec'd. The caller holds the thread locked; the child inherits that
-// thread's namespaces.
+// forkRun forks this process (clone with flags, plus SIGCHLD and
+// vforkFlags) and runs the program in the child, which ends in execve. The
+// calling thread is suspended until then, so no op may wait for this
+// process. On a failure the child writes the op's index and errno (two
+// uint32) to errFd and exits 125; errFd must be close-on-exec, so the
+// parent reads EOF when the child exec'd. The caller holds the thread
+// locked; the child inherits that thread's namespaces.
 func (p *sysProgram) forkRun(flags uintptr, errFd int) (int, error) {
 	ops := p.ops
 	if len(ops) == 0 {
@@ -144,7 +145,7 @@ func (p *sysProgram) forkRun(flags uintptr, errFd int) (int, error) {
 	}
 	var report [2]uint32
 	syscall.ForkLock.Lock()
-	pid, err := forkChild(ops, flags|uintptr(unix.SIGCHLD), uintptr(errFd), &report)
+	pid, err := forkChild(ops, flags|vforkFlags|uintptr(unix.SIGCHLD), uintptr(errFd), &report)
 	syscall.ForkLock.Unlock()
 	runtime.KeepAlive(p)
 	if err != 0 {
@@ -155,17 +156,19 @@ func (p *sysProgram) forkRun(flags uintptr, errFd int) (int, error) {
 
 // forkChild is the fork itself. From runtime_BeforeFork on, the child
 // calls only assembly system calls and nosplit functions (the runtime has
-// poisoned the stack guard: a stack check would throw).
+// poisoned the stack guard: a stack check would throw). With CLONE_VM the
+// child runs in this frame while the parent waits: the parent must return
+// at once, using only what rawVfork returned (as syscall.forkExec does).
 //
 //go:noinline
 //go:norace
 //go:nocheckptr
 func forkChild(ops []sysOp, flags, errFd uintptr, report *[2]uint32) (uintptr, syscall.Errno) {
 	runtime_BeforeFork()
-	pid, _, err := syscall.RawSyscall6(unix.SYS_CLONE, flags, 0, 0, 0, 0, 0)
+	pid, err := rawVfork(flags)
 	if err != 0 || pid != 0 {
 		runtime_AfterFork()
-		return pid, err
+		return pid, syscall.Errno(err)
 	}
 	// The child.
 	runtime_AfterForkInChild()

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -188,5 +189,51 @@ func TestFilterResolvConf(t *testing.T) {
 	in := "nameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch example.test\n"
 	if got := filterResolvConf(in); got != "nameserver 10.0.0.2\nsearch example.test\n" {
 		t.Errorf("got %q", got)
+	}
+}
+
+func TestApplyExit(t *testing.T) {
+	at := time.Date(2026, 11, 23, 21, 0, 0, 0, time.UTC)
+	running := State{Status: StatusRunning, Pid: 40, PidStart: 7, ShimPid: 39, ShimStart: 6,
+		Namespaces: map[string]string{"net": "/proc/40/ns/net"}}
+	rec := exitRecord{ShimPid: 39, ShimStart: 6, ExitCode: 137, OOMKilled: true, FinishedAt: at}
+	for _, tc := range []struct {
+		name    string
+		state   func(*State)
+		rec     func(*exitRecord)
+		applies bool
+	}{
+		{"ends this run", nil, nil, true},
+		{"paused run", func(s *State) { s.Status = StatusPaused }, nil, true},
+		{"earlier shim with the same pid", nil, func(r *exitRecord) { r.ShimStart = 5 }, false},
+		{"other shim", nil, func(r *exitRecord) { r.ShimPid = 38 }, false},
+		{"damaged (zero) record", nil, func(r *exitRecord) { *r = exitRecord{} }, false},
+		{"already exited", func(s *State) { s.Status = StatusExited }, nil, false},
+		{"created, start not yet recorded", func(s *State) { *s = State{Status: StatusCreated} }, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, r := running, rec
+			st.Namespaces = maps.Clone(running.Namespaces)
+			if tc.state != nil {
+				tc.state(&st)
+			}
+			if tc.rec != nil {
+				tc.rec(&r)
+			}
+			before := st
+			if got := st.applyExit(r); got != tc.applies {
+				t.Fatalf("applyExit = %v, want %v", got, tc.applies)
+			}
+			if !tc.applies {
+				if st.Status != before.Status || st.ShimPid != before.ShimPid || st.ExitCode != before.ExitCode {
+					t.Errorf("state changed: %+v", st)
+				}
+				return
+			}
+			if st.Status != StatusExited || st.ExitCode != 137 || !st.OOMKilled || !st.FinishedAt.Equal(at) ||
+				st.Pid != 0 || st.ShimPid != 0 || st.ShimStart != 0 || st.Namespaces != nil {
+				t.Errorf("after applyExit: %+v", st)
+			}
+		})
 	}
 }
