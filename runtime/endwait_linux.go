@@ -8,32 +8,34 @@ import (
 )
 
 // waitEnded blocks until the run recorded in st (running or paused, its
-// shim behind shimFd) has ended: the shim recorded the exit in
-// state.json, or the shim is gone, or ctx ended. The shim records before
+// shim behind shimFd) has ended: the shim recorded the exit (exitFile),
+// or the shim is gone, or ctx ended. It returns the state that shows the
+// end, or nil when the shim went without a record or the container was
+// removed. The shim records before
 // it exits, and the exit of a Go process (its threads and address space
 // torn down) takes a few milliseconds here, so waking on the record is
 // what lets Wait and Stop return as soon as the state says exited.
-func (r *Runtime) waitEnded(ctx context.Context, st *State, shimFd int) error {
+func (r *Runtime) waitEnded(ctx context.Context, st *State, shimFd int) (*State, error) {
 	ino, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
-		return pidfdWait(ctx, shimFd)
+		return nil, pidfdWait(ctx, shimFd)
 	}
 	defer unix.Close(ino)
-	// The record replaces state.json by a rename; removal (--rm) moves
-	// the whole directory away.
+	// The record is written by a rename; removal (--rm) moves the whole
+	// directory away.
 	if _, err := unix.InotifyAddWatch(ino, st.Dir, unix.IN_MOVED_TO|unix.IN_MOVE_SELF|unix.IN_DELETE_SELF); err != nil {
-		return pidfdWait(ctx, shimFd)
+		return nil, pidfdWait(ctx, shimFd)
 	}
 	buf := make([]byte, 4096)
 	for {
 		// Checked with the watch in place: a record made since the
 		// caller's load is not missed.
-		if r.runEnded(st) {
-			return nil
+		if cur, ended := r.runEnded(st); ended {
+			return cur, nil
 		}
 		i, err := pollWait(ctx, shimFd, ino)
 		if err != nil || i == 0 {
-			return err
+			return nil, err
 		}
 		for {
 			if _, err := unix.Read(ino, buf); err != nil {
@@ -44,11 +46,12 @@ func (r *Runtime) waitEnded(ctx context.Context, st *State, shimFd int) error {
 }
 
 // runEnded reports whether the state on disk no longer shows the run of
-// st: exited, removed, or started again under another shim.
-func (r *Runtime) runEnded(st *State) bool {
+// st (exited, removed, or started again under another shim), and returns
+// that state (nil if removed).
+func (r *Runtime) runEnded(st *State) (*State, bool) {
 	cur, err := r.load(st.ID)
 	if err != nil {
-		return errors.Is(err, ErrNotFound)
+		return nil, errors.Is(err, ErrNotFound)
 	}
-	return (cur.Status != StatusRunning && cur.Status != StatusPaused) || cur.ShimPid != st.ShimPid
+	return cur, (cur.Status != StatusRunning && cur.Status != StatusPaused) || cur.ShimPid != st.ShimPid
 }

@@ -145,6 +145,20 @@ func (r *Runtime) load(id string) (*State, error) {
 	return st, nil
 }
 
+// nameOf returns the name of container id ("" if unreadable), decoding
+// nothing else of its state: Create checks every container's name.
+func (r *Runtime) nameOf(id string) string {
+	data, err := os.ReadFile(filepath.Join(r.dir(id), "state.json"))
+	if err != nil {
+		return ""
+	}
+	var named struct {
+		Name string `json:"name"`
+	}
+	json.Unmarshal(data, &named)
+	return named.Name
+}
+
 func (r *Runtime) save(st *State) error {
 	data, err := marshalState(st)
 	if err != nil {
@@ -316,7 +330,7 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *State, err error) {
 		return nil, err
 	}
 	for _, other := range ids {
-		if o, err := r.load(other); err == nil && o.Name == spec.Name {
+		if r.nameOf(other) == spec.Name {
 			return nil, fmt.Errorf("create container: name %q: %w (container %s)", spec.Name, ErrAlreadyExists, shortID(other))
 		}
 	}
@@ -354,7 +368,9 @@ func (r *Runtime) Create(ctx context.Context, spec Spec) (_ *State, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(tmp, "state.json"), data, 0o600); err != nil {
+	// A sync of tmp would not make the rename below durable (that is the
+	// root's entry): the file is synced, the rename makes it appear whole.
+	if err := atomicfile.Replace(filepath.Join(tmp, "state.json"), data, 0o600); err != nil {
 		return nil, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
@@ -414,12 +430,8 @@ func (r *Runtime) Start(ctx context.Context, ref string) error {
 	if err := os.Remove(filepath.Join(st.Dir, exitFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("start container %s: %w", shortID(id), err)
 	}
-	m, err := newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged)
-	if err != nil {
-		return fmt.Errorf("start container %s: %w", shortID(id), err)
-	}
-	res, shimPid, err := r.spawnShim(st, m)
-	if err != nil || res.Error != "" {
+	res, shimPid, m, err := r.spawnShim(st)
+	if (err != nil || res.Error != "") && m != nil {
 		// A failed start leaves no cgroup (the shim has reaped what it
 		// forked; destroyCgroup kills anything else).
 		if derr := destroyCgroup(m); derr != nil {
@@ -479,23 +491,23 @@ func (r *Runtime) refreshLocked(id string) (*State, error) {
 // spawnShim starts the shim, makes the container's cgroup while the shim
 // starts up (a Go start-up: milliseconds that this process would otherwise
 // spend waiting), tells the shim on fd 4, and reads its one-line result.
-func (r *Runtime) spawnShim(st *State, m cgroups.Manager) (shimResult, int, error) {
-	var res shimResult
+func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manager, err error) {
 	rp, wp, err := os.Pipe()
 	if err != nil {
-		return res, 0, err
+		return res, 0, nil, err
 	}
 	defer rp.Close()
 	cgR, cgW, err := os.Pipe()
 	if err != nil {
 		wp.Close()
-		return res, 0, err
+		return res, 0, nil, err
 	}
 	defer cgW.Close()
 	shimLog, err := os.OpenFile(filepath.Join(st.Dir, "shim.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		wp.Close()
-		return res, 0, err
+		cgR.Close()
+		return res, 0, nil, err
 	}
 	defer shimLog.Close()
 	cmd := exec.Command(r.exe, "berth-shim", st.Dir)
@@ -512,13 +524,22 @@ func (r *Runtime) spawnShim(st *State, m cgroups.Manager) (shimResult, int, erro
 	wp.Close()
 	cgR.Close()
 	if err != nil {
-		return res, 0, fmt.Errorf("start shim: %w", err)
+		return res, 0, nil, fmt.Errorf("start shim: %w", err)
 	}
 	// Reap the shim when it exits, in case this process lives on (the
 	// supervisor); if we exit first, the shim is re-parented.
 	go cmd.Wait()
+	// Who runs this container now, for a Start that finds this one killed
+	// before it recorded the run (killOrphanShim). Written before the
+	// cgroup message: a starter killed before this never sends that, and
+	// a shim that reads EOF instead starts nothing.
+	if start, err := procStartTime(cmd.Process.Pid); err == nil {
+		os.WriteFile(filepath.Join(st.Dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, start), 0o600)
+	}
 	var ready cgroupReady
-	if err := prepareCgroup(m, st.CgroupPath, &st.Spec); err != nil {
+	if m, err = newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged); err != nil {
+		ready.Error = err.Error()
+	} else if err := prepareCgroup(m, st.CgroupPath, &st.Spec); err != nil {
 		ready.Error = err.Error()
 	} else {
 		ready.Paths = cgroupDirs(m)
@@ -528,15 +549,15 @@ func (r *Runtime) spawnShim(st *State, m cgroups.Manager) (shimResult, int, erro
 	cgW.Close()
 	data, err := io.ReadAll(rp)
 	if err != nil {
-		return res, 0, fmt.Errorf("read shim result: %w", err)
+		return res, 0, m, fmt.Errorf("read shim result: %w", err)
 	}
 	if len(data) == 0 {
-		return res, 0, fmt.Errorf("shim exited without a result (see %s)", filepath.Join(st.Dir, "shim.log"))
+		return res, 0, m, fmt.Errorf("shim exited without a result (see %s)", filepath.Join(st.Dir, "shim.log"))
 	}
 	if err := json.Unmarshal(data, &res); err != nil {
-		return res, 0, fmt.Errorf("decode shim result %q: %w", data, err)
+		return res, 0, m, fmt.Errorf("decode shim result %q: %w", data, err)
 	}
-	return res, cmd.Process.Pid, nil
+	return res, cmd.Process.Pid, m, nil
 }
 
 // Wait blocks until the container is no longer running and returns how its
@@ -555,24 +576,30 @@ func (r *Runtime) Wait(ctx context.Context, ref string) (ExitStatus, error) {
 		switch st.Status {
 		case StatusRunning, StatusPaused:
 			fd, err := openProcess(st.ShimPid, st.ShimStart)
-			if err == nil {
-				err = r.waitEnded(ctx, st, fd)
-				unix.Close(fd)
-				if err != nil {
+			if errors.Is(err, errGone) {
+				// Its record was folded in by load, so it died without
+				// one: repair the state.
+				if st, err = r.refresh(id); err != nil {
 					return ExitStatus{}, err
 				}
-			} else if !errors.Is(err, errGone) {
-				return ExitStatus{}, err
+				if st.Status == StatusRunning || st.Status == StatusPaused {
+					continue // restarted meanwhile by someone else
+				}
+				return exitStatus(st), nil
 			}
-			st, err = r.refresh(id)
 			if err != nil {
 				return ExitStatus{}, err
 			}
-			if st.Status == StatusRunning || st.Status == StatusPaused {
-				// Restarted meanwhile by someone else: wait for that run.
-				continue
+			ended, err := r.waitEnded(ctx, st, fd)
+			unix.Close(fd)
+			if err != nil {
+				return ExitStatus{}, err
 			}
-			return exitStatus(st), nil
+			if ended != nil && ended.Status != StatusRunning && ended.Status != StatusPaused {
+				return exitStatus(ended), nil
+			}
+			// The shim is gone, or the container was restarted by
+			// someone else: look again.
 		case StatusCreated:
 			select {
 			case <-ctx.Done():
@@ -676,7 +703,7 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *time.Duration) 
 			return fmt.Errorf("stop container %s: %w", shortID(id), err)
 		}
 		wctx, cancel := context.WithTimeout(ctx, grace)
-		err := r.waitEnded(wctx, st, shimFd)
+		_, err := r.waitEnded(wctx, st, shimFd)
 		cancel()
 		if err == nil {
 			return nil
@@ -688,7 +715,8 @@ func (r *Runtime) Stop(ctx context.Context, ref string, timeout *time.Duration) 
 	if err := signalProcess(st.Pid, st.PidStart, unix.SIGKILL); err != nil && !errors.Is(err, errGone) {
 		return fmt.Errorf("stop container %s: %w", shortID(id), err)
 	}
-	return r.waitEnded(ctx, st, shimFd)
+	_, err = r.waitEnded(ctx, st, shimFd)
+	return err
 }
 
 // Pause freezes every process of the container (freezer cgroup).

@@ -31,8 +31,9 @@ func reexecMain(role string) {
 	os.Exit(125)
 }
 
-// shimMain supervises one run of a container: it starts init, applies the
-// cgroup, copies stdio to the log, waits and records the exit.
+// shimMain supervises one run of a container: it starts its process in
+// the cgroup that the starter made, copies stdio to the log, waits, and
+// records the exit (exitRecord).
 // The result of the start goes to fd 3 (one JSON line), then fd 3 closes.
 func shimMain() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -50,12 +51,6 @@ func shimMain() int {
 		return 125
 	}
 	dir := os.Args[2]
-	// Who runs this container now, for a Start that finds its starter
-	// killed before it recorded us (see killOrphanShim).
-	start, err := procStartTime(os.Getpid())
-	if err == nil {
-		os.WriteFile(filepath.Join(dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", os.Getpid(), start), 0o600)
-	}
 	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
 	if err != nil {
 		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
@@ -67,7 +62,7 @@ func shimMain() int {
 		return 125
 	}
 	r := &Runtime{root: filepath.Dir(dir), log: log}
-	s := &shim{st: st, log: log, start: start}
+	s := &shim{st: st, log: log}
 	code, err := s.run(report)
 	if err != nil {
 		log.Info("shim", "container", st.ID, "err", err)
@@ -81,7 +76,7 @@ func shimMain() int {
 }
 
 // shimPidFile holds "pid starttime" of the container's current shim,
-// written by the shim itself as it starts.
+// written by its starter as the shim starts up (spawnShim).
 const shimPidFile = "shim.pid"
 
 // killOrphanShim ends a shim that still runs for a container whose state
@@ -210,6 +205,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	}
 	traceStart("init exec'd")
 	pidStart, _ := procStartTime(pid)
+	s.start, _ = procStartTime(os.Getpid())
 	// Copy output before reporting, so nothing the process writes is lost.
 	var wg sync.WaitGroup
 	stopAttach := make(chan struct{})

@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -192,10 +191,36 @@ func forkChild(ops []sysOp, flags, errFd uintptr, report *[2]uint32) (uintptr, s
 }
 
 // readFailure reads what a forked program reported on errR: nil when the
-// child exec'd (EOF), else its failure.
+// child exec'd, else its failure. A vforked child (vforkFlags) releases
+// this thread either at exec's point of no return, with nothing written,
+// or at its exit, after its report: one read that does not wait tells
+// them apart (waiting for EOF would wait for exec to close the pipe, and
+// parking the locked spawn thread in Go's poller cost a millisecond). A
+// forked child is read until EOF.
 func (p *sysProgram) readFailure(errR *os.File) *StartError {
 	var b [8]byte
-	n, _ := io.ReadFull(errR, b[:])
+	n := 0
+	rc, err := errR.SyscallConn()
+	if err != nil {
+		return &StartError{ExitCode: 125, Msg: "container setup: " + err.Error()}
+	}
+	rc.Read(func(fd uintptr) bool {
+		for n < len(b) {
+			m, err := unix.Read(int(fd), b[n:])
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN && vforkFlags != 0:
+				return true // exec'd: nothing was written
+			case err == unix.EAGAIN:
+				return false // wait in the poller
+			case m <= 0:
+				return true // EOF
+			}
+			n += m
+		}
+		return true
+	})
 	if n == 0 {
 		return nil
 	}

@@ -148,14 +148,21 @@ func berthOnce(r *runtime.Runtime) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
+	tc := time.Since(t0)
 	if err := r.Start(ctx, st.ID); err != nil {
 		return 0, err
 	}
+	ts := time.Since(t0)
 	es, err := r.Wait(ctx, st.ID)
 	if err != nil {
 		return 0, err
 	}
 	d := time.Since(t0)
+	if os.Getenv("BERTH_TRACE_START") != "" {
+		// This side's milestones, in ms since Create was called (the
+		// shim's count from when Start forked it).
+		fmt.Fprintf(os.Stderr, "trace (bench) created %.2fms\ntrace (bench) started %.2fms\n", ms(tc), ms(ts))
+	}
 	if es.Code != 0 {
 		return 0, fmt.Errorf("true exited %d", es.Code)
 	}
