@@ -89,10 +89,10 @@
 // the spawn thread instead starts the shim binary as berth-init (Go's own
 // vfork+exec, at the host's root so that a dynamically linked binary
 // finds its interpreter); the thread writes its pid into the cgroup, and
-// berth-init waits for that on fd 3, does
-// the child's steps itself (procOps, pivotOps, finishOps, on its locked
-// thread), forks the process from that thread, stays pid 1, forwards
-// every signal to it and reaps every zombie (like tini). Exec uses an "exec" helper (berth
+// berth-init waits for that on fd 3, does the child's steps itself
+// (procOps, pivotOps, finishOps, on its locked thread), forks the process
+// from that thread, stays pid 1, forwards every signal to it and reaps
+// every zombie (like tini). Exec uses an "exec" helper (berth
 // re-executed): the caller forks it from a thread that joined the
 // container's ipc, uts, net, pid and cgroup namespaces, writes its pid into
 // the container's cgroups, sends it the processConfig; the helper joins the
@@ -104,8 +104,14 @@
 // <Root>/<id>/state.json (version 1, testdata/state-v1.json) is written
 // with internal/atomicfile. It records the init's and the shim's pid and
 // start time (field 22 of /proc/<pid>/stat), so a reused pid is never
-// mistaken for ours; all signals go through pidfds opened and then
-// verified against the start time. Status is an explicit state machine
+// mistaken for ours. The shim does not rewrite it when its container
+// exits: it writes <id>/exit.json (exitRecord: code, OOM, finish time,
+// named by the shim's pid and start time; a rename, no lock, no fsync),
+// and every read folds that record into a state that still shows the same
+// run as running (State.applyExit), so the next write under the lock
+// persists it. <id>/shim.pid names the current shim for killOrphanShim.
+// All signals go through pidfds opened and then verified against the
+// start time. Status is an explicit state machine
 // (see Status); an operation not allowed in the current status returns a
 // *TransitionError (errors.Is ErrInvalidState).
 //

@@ -19,7 +19,7 @@ import (
 type spawned struct {
 	pid    int
 	prog   *sysProgram
-	errR   *os.File // EOF once the process exec'd, else the failing op
+	errR   *os.File // the failing op, if any (sysProgram.readFailure)
 	master *os.File // the pty's master (Tty)
 }
 
