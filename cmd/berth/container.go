@@ -72,6 +72,7 @@ type runOptions struct {
 	env, envFiles, tmpfs, capAdd, capDrop, volumes, labels, ulimits []string
 	sysctls, securityOpt, logOpts, groupAdd                         []string
 	memory, memorySwap, shmSize, cpus, cpusetCpus, stopSignal, pull string
+	restart                                                         string
 	cpuShares                                                       uint64
 	pidsLimit                                                       int64
 	stopTimeout                                                     int
@@ -135,6 +136,7 @@ func containerRunCmd(g *globalOptions, verb string) *cobra.Command {
 	f.StringVar(&o.stopSignal, "stop-signal", "", "signal to stop the container (default: the image's, else SIGTERM)")
 	f.IntVar(&o.stopTimeout, "stop-timeout", -1, "seconds to wait before killing the container on stop")
 	f.StringVar(&o.pull, "pull", "missing", "pull the image before creating: always, missing, never")
+	f.StringVar(&o.restart, "restart", "no", "restart policy: only no (a single container has no supervisor; use restart: in a compose file)")
 	addNetFlags(c, &o.net)
 	return c
 }
@@ -163,6 +165,12 @@ func parseSize(s string) (int64, error) {
 
 // specFromRunOptions turns run/create flags into a runtime.Spec.
 func specFromRunOptions(o *runOptions, args []string, lookupEnv func(string) (string, bool)) (runtime.Spec, error) {
+	if o.restart != "" && o.restart != "no" {
+		// Docker's daemon restarts such a container; berth has none, and
+		// only a project's supervisor (berth up) restarts containers.
+		return runtime.Spec{}, fmt.Errorf("--restart %s: a single container has no supervisor to restart it (berth has no daemon); "+
+			"give the service restart: %s in a compose file and run berth up", o.restart, o.restart)
+	}
 	s := runtime.Spec{
 		Name: o.name, Image: args[0], WorkingDir: o.workdir, User: o.user, GroupAdd: o.groupAdd,
 		Tty: o.tty, OpenStdin: o.interactive, Init: o.init, Hostname: o.hostname, Domainname: o.domainname,

@@ -41,7 +41,11 @@ func TestSpecFromRunOptions(t *testing.T) {
 	if s.Log.MaxSize != 1024 || s.Log.MaxFiles != 2 || *s.StopTimeout != 3e9 {
 		t.Errorf("log %+v stop timeout %v", s.Log, s.StopTimeout)
 	}
-	for _, bad := range []*runOptions{{memory: "lots"}, {volumes: []string{"named:/x"}}, {securityOpt: []string{"seccomp=x"}}} {
+	if _, err := specFromRunOptions(&runOptions{restart: "no"}, []string{"busybox"}, os.LookupEnv); err != nil {
+		t.Errorf("--restart no: %v", err)
+	}
+	for _, bad := range []*runOptions{{memory: "lots"}, {volumes: []string{"named:/x"}}, {securityOpt: []string{"seccomp=x"}},
+		{restart: "always"}, {restart: "on-failure:3"}} {
 		if _, err := specFromRunOptions(bad, []string{"busybox"}, os.LookupEnv); err == nil {
 			t.Errorf("%+v: no error", bad)
 		}
