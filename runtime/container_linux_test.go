@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/berth-dev/berth/internal/atomicfile"
 )
 
 func TestIsolation(t *testing.T) {
@@ -570,6 +573,64 @@ func hostCgroupDirs(path string) []string {
 
 // Wait works from a process that is not the shim's parent, and returns
 // promptly when the container exits.
+// Wait returns on the shim's exit record (exit.json), not on the shim's
+// own exit, and a record of another run is not taken for this one's.
+func TestWaitWakesOnExitRecord(t *testing.T) {
+	r := newTestRuntime(t)
+	ctx := context.Background()
+	st, err := r.Create(ctx, Spec{Image: "busybox", Cmd: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
+	if err := r.Start(ctx, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := r.Inspect(ctx, st.ID)
+	record := func(rec exitRecord) {
+		data, _ := json.Marshal(rec)
+		if err := atomicfile.WriteVolatile(filepath.Join(run.Dir, exitFile), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An earlier shim that had the same pid.
+	record(exitRecord{ShimPid: run.ShimPid, ShimStart: run.ShimStart - 1, ExitCode: 3})
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err = r.Wait(short, st.ID)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Wait with another run's record: %v, want a timeout", err)
+	}
+	done := make(chan ExitStatus, 1)
+	go func() {
+		es, _ := r.Wait(ctx, st.ID)
+		done <- es
+	}()
+	time.Sleep(100 * time.Millisecond)
+	record(exitRecord{ShimPid: run.ShimPid, ShimStart: run.ShimStart, ExitCode: 7, FinishedAt: time.Now().UTC()})
+	select {
+	case es := <-done:
+		if es.Code != 7 {
+			t.Errorf("exit code %d, want 7", es.Code)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Wait did not wake on the exit record")
+	}
+	if !alive(run.ShimPid, run.ShimStart) {
+		t.Error("the shim is gone: Wait may have woken on its exit instead")
+	}
+	// rm ends the shim that is still there, and what runs in the cgroup.
+	if err := r.Remove(ctx, st.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if alive(run.ShimPid, run.ShimStart) || alive(run.Pid, run.PidStart) {
+		t.Errorf("after rm: shim alive %v, process alive %v", alive(run.ShimPid, run.ShimStart), alive(run.Pid, run.PidStart))
+	}
+	if d := hostCgroupDirs(run.CgroupPath); len(d) > 0 {
+		t.Errorf("cgroup dirs left: %v", d)
+	}
+}
+
 func TestWaitFromOtherProcess(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
