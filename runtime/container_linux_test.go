@@ -375,15 +375,8 @@ func TestStateAfterParentAndShimDie(t *testing.T) {
 func TestStartAfterStarterKilled(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	st, err := r.Create(ctx, Spec{Image: "busybox", Cmd: []string{"sleep", "60"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
-	if err := r.Start(ctx, st.ID); err != nil {
-		t.Fatal(err)
-	}
-	first, _ := r.Inspect(ctx, st.ID)
+	first := started(t, r, Spec{Cmd: []string{"sleep", "60"}})
+	st := first
 	// What the killed starter would have left: the state before its save.
 	unrecorded := *first
 	unrecorded.Status = StatusCreated
@@ -512,16 +505,8 @@ func TestNoLeaks(t *testing.T) {
 func TestPrivilegedLeavesNoCgroup(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	st, err := r.Create(ctx, Spec{Image: "busybox", Privileged: true,
-		Cmd: []string{"sh", "-c", "sleep 60 & sleep 0.2"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
-	if err := r.Start(ctx, st.ID); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := r.Inspect(ctx, st.ID)
+	got := started(t, r, Spec{Privileged: true, Cmd: []string{"sh", "-c", "sleep 60 & sleep 0.2"}})
+	st := got
 	dirs := hostCgroupDirs(got.CgroupPath)
 	if len(dirs) == 0 {
 		t.Fatalf("no cgroup dirs for %s while running", got.CgroupPath)
@@ -571,22 +556,13 @@ func hostCgroupDirs(path string) []string {
 	return out
 }
 
-// Wait works from a process that is not the shim's parent, and returns
-// promptly when the container exits.
 // Wait returns on the shim's exit record (exit.json), not on the shim's
 // own exit, and a record of another run is not taken for this one's.
 func TestWaitWakesOnExitRecord(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()
-	st, err := r.Create(ctx, Spec{Image: "busybox", Cmd: []string{"sleep", "60"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
-	if err := r.Start(ctx, st.ID); err != nil {
-		t.Fatal(err)
-	}
-	run, _ := r.Inspect(ctx, st.ID)
+	run := started(t, r, Spec{Cmd: []string{"sleep", "60"}})
+	st := run
 	record := func(rec exitRecord) {
 		data, _ := json.Marshal(rec)
 		if err := atomicfile.WriteVolatile(filepath.Join(run.Dir, exitFile), data, 0o600); err != nil {
@@ -596,7 +572,7 @@ func TestWaitWakesOnExitRecord(t *testing.T) {
 	// An earlier shim that had the same pid.
 	record(exitRecord{ShimPid: run.ShimPid, ShimStart: run.ShimStart - 1, ExitCode: 3})
 	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	_, err = r.Wait(short, st.ID)
+	_, err := r.Wait(short, st.ID)
 	cancel()
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait with another run's record: %v, want a timeout", err)
@@ -631,6 +607,8 @@ func TestWaitWakesOnExitRecord(t *testing.T) {
 	}
 }
 
+// Wait works from a process that is not the shim's parent, and returns
+// promptly when the container exits.
 func TestWaitFromOtherProcess(t *testing.T) {
 	r := newTestRuntime(t)
 	ctx := context.Background()

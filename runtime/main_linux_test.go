@@ -115,6 +115,29 @@ func cgroupHierarchies() []string {
 	return out
 }
 
+// started creates and starts a container of spec (busybox unless given)
+// that the test's cleanup removes, and returns its state as running.
+func started(t *testing.T, r *Runtime, spec Spec) *State {
+	t.Helper()
+	ctx := context.Background()
+	if spec.Image == "" {
+		spec.Image = "busybox"
+	}
+	st, err := r.Create(ctx, spec)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	t.Cleanup(func() { r.Remove(context.Background(), st.ID, true) })
+	if err := r.Start(ctx, st.ID); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	got, err := r.Inspect(ctx, st.ID)
+	if err != nil {
+		t.Fatalf("inspect: %v", err)
+	}
+	return got
+}
+
 func run(t *testing.T, r *Runtime, spec Spec) (*State, ExitStatus, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
