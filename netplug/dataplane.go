@@ -34,6 +34,12 @@ type dataplane interface {
 	setDefaultRoute(nsPath string, ep *EndpointInfo) error
 	// deleteLink removes a link of the host namespace; missing is done.
 	deleteLink(name string) error
+	// deleteVeth removes the host end of a sandbox's veth after its
+	// namespace handle is gone (deleteNetNS). The kernel deletes the pair
+	// with the namespace, many namespaces in one batch, so this mostly
+	// waits a moment; an end still there after a short wait (something
+	// else holds the namespace) is deleted by name.
+	deleteVeth(name string) error
 
 	// syncRules replaces berth's nftables table with rs (removes the table
 	// when rs is empty).

@@ -24,6 +24,7 @@ func (otherDataplane) deleteNetNS(string) error                          { retur
 func (otherDataplane) addEndpoint(string, *Network, *EndpointInfo) error { return errOS }
 func (otherDataplane) setDefaultRoute(string, *EndpointInfo) error       { return errOS }
 func (otherDataplane) deleteLink(string) error                           { return errOS }
+func (otherDataplane) deleteVeth(string) error                           { return errOS }
 func (otherDataplane) syncRules(ruleset) error                           { return errOS }
 func (otherDataplane) enableForwarding() (bool, error)                   { return false, errOS }
 func (otherDataplane) portFree(string, netip.Addr, uint16) error         { return errOS }

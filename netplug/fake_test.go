@@ -122,6 +122,13 @@ func (f *fakeDataplane) deleteLink(name string) error {
 	return nil
 }
 
+func (f *fakeDataplane) deleteVeth(name string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.links, name)
+	return nil
+}
+
 func (f *fakeDataplane) syncRules(rs ruleset) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -486,10 +487,31 @@ func TestManagerSandboxes(t *testing.T) {
 	if err := m.RemoveNetwork(ctx, "front"); !errors.Is(err, ErrInUse) {
 		t.Errorf("remove in use: %v", err)
 	}
-	for _, id := range []string{"a", "c"} {
-		if err := m.DeleteSandbox(ctx, id); err != nil {
+	// A batch, as down deletes a project's sandboxes: the peers' hosts
+	// files and the rules are rewritten once, for all of them.
+	d := create("d", SandboxSpec{}, Endpoint{Network: "front"})
+	for i := 0; i < 2; i++ { // the second time: nothing left, still fine
+		if err := m.DeleteSandboxes(ctx, []string{"c", "a", "c"}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	hosts, _ = os.ReadFile(d.HostsPath)
+	for _, line := range strings.Split(string(hosts), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && (slices.Contains(f[1:], "a") || slices.Contains(f[1:], "c")) {
+			t.Errorf("d's hosts file still lists a or c: %q", line)
+		}
+	}
+	if _, err := m.Sandbox(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a after the batch: %v", err)
+	}
+	if strings.Contains(dp.rules.String(), "dnat to") {
+		t.Errorf("a's published port outlived the batch:\n%s", dp.rules)
+	}
+	if err := m.DeleteSandboxes(ctx, []string{"d", "bad/name"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("a bad name in a batch: %v", err)
+	}
+	if err := m.DeleteSandbox(ctx, "d"); err != nil {
+		t.Fatal(err)
 	}
 	if len(dp.links) != 0 || len(dp.netns) != 0 || strings.Contains(dp.rules.String(), "dnat to") {
 		t.Errorf("left behind: links %v netns %v rules\n%s", dp.links, dp.netns, dp.rules)

@@ -173,16 +173,8 @@ func (e *Executor) removeAll(ctx context.Context, p *spec.Project, as []Action, 
 // removeContainer stops and removes c and what belongs to it alone: its
 // sandbox, health and user-stop records.
 func (e *Executor) removeContainer(ctx context.Context, p *spec.Project, s *spec.Service, c *Container, timeout time.Duration) error {
-	if e.Monitor != nil {
-		e.Monitor.Unwatch(c.ID)
-	}
-	if c.Running() {
-		if err := e.Deps.Containers.Stop(ctx, c.ID, timeout); err != nil && !errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("stop container %s: %w", c.Name, err)
-		}
-	}
-	if err := e.Deps.Containers.Remove(ctx, c.ID, true); err != nil && !errors.Is(err, ErrNotFound) {
-		return fmt.Errorf("remove container %s: %w", c.Name, err)
+	if err := e.removeContainerOnly(ctx, c, timeout); err != nil {
+		return err
 	}
 	if ownSandbox(s) && e.Deps.Networks != nil {
 		if err := e.Deps.Networks.DeleteSandbox(ctx, c.Name); err != nil {
@@ -194,6 +186,23 @@ func (e *Executor) removeContainer(ctx context.Context, p *spec.Project, s *spec
 	}
 	if e.Store != nil {
 		e.Store.ForgetContainer(c.Name)
+	}
+	return nil
+}
+
+// removeContainerOnly stops and removes c, leaving its sandbox (down
+// deletes all of a project's sandboxes in one batch afterwards).
+func (e *Executor) removeContainerOnly(ctx context.Context, c *Container, timeout time.Duration) error {
+	if e.Monitor != nil {
+		e.Monitor.Unwatch(c.ID)
+	}
+	if c.Running() {
+		if err := e.Deps.Containers.Stop(ctx, c.ID, timeout); err != nil && !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("stop container %s: %w", c.Name, err)
+		}
+	}
+	if err := e.Deps.Containers.Remove(ctx, c.ID, true); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("remove container %s: %w", c.Name, err)
 	}
 	return nil
 }

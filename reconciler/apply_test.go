@@ -319,6 +319,9 @@ func TestDownLeavesNothing(t *testing.T) {
 	if s, _ := w.nets.ListSandboxes(context.Background(), "demo"); len(s) != 0 {
 		t.Errorf("sandboxes left: %v", s)
 	}
+	if w.nets.batches != 1 {
+		t.Errorf("sandboxes deleted in %d batches, want 1", w.nets.batches)
+	}
 	if v, _ := w.vols.ListVolumes(context.Background(), "demo"); len(v) != 0 {
 		t.Errorf("volumes left: %v", v)
 	}

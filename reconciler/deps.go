@@ -210,6 +210,10 @@ type Networks interface {
 	EnsureSandbox(ctx context.Context, id string, r SandboxRequest) (Sandbox, error)
 	// DeleteSandbox removes a sandbox; a missing one succeeds.
 	DeleteSandbox(ctx context.Context, id string) error
+	// DeleteSandboxes removes sandboxes as DeleteSandbox does each, with
+	// what derives from all of them (peers' hosts files, port rules)
+	// redone once: down.
+	DeleteSandboxes(ctx context.Context, ids []string) error
 	// ReleasePorts unpublishes sandbox id's host ports: a stopped container
 	// holds none, as with Docker; EnsureSandbox publishes them again. A
 	// missing sandbox succeeds.

@@ -49,7 +49,9 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 	var errs []error
 	for _, level := range stopLevels(p, cs) {
 		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(e.Parallel)
+		// A stop mostly waits for processes to end: more at once than
+		// the work-bound operations.
+		g.SetLimit(4 * e.Parallel)
 		for _, c := range level {
 			g.Go(func() error {
 				var s *spec.Service
@@ -74,24 +76,56 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 			errs = append(errs, err)
 		}
 	}
+	// The sandboxes go in one batch, alongside the removal of the
+	// containers: once every container has stopped, nothing uses them.
+	var sbs []string
+	var sbErr error
+	sbDone := make(chan struct{})
+	batched := e.Deps.Networks != nil && len(errs) == 0
+	if batched {
+		if sbs, err = e.projectSandboxes(ctx, project, cs); err != nil {
+			return err
+		}
+		go func() {
+			defer close(sbDone)
+			sbErr = e.Deps.Networks.DeleteSandboxes(ctx, sbs)
+		}()
+	} else {
+		close(sbDone)
+	}
 	var mu sync.Mutex
+	var removed []string
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(e.Parallel)
 	for _, c := range cs {
 		g.Go(func() error {
 			done := tr.emit("Container", c.Name, "Removing")
-			err := e.removeContainer(gctx, p, nil, &c, -1)
-			done("Removed", err)
-			if err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
+			// Its sandbox goes in the batch above (or below).
+			err := e.removeContainerOnly(gctx, &c, -1)
+			if err == nil && e.Store != nil {
+				e.Store.ForgetContainer(c.Name)
 			}
+			done("Removed", err)
+			mu.Lock()
+			if err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, c.Name)
+			}
+			mu.Unlock()
 			return nil
 		})
 	}
 	g.Wait()
+	<-sbDone
 	if len(errs) > 0 {
+		// Some container did not stop or go: only the sandboxes of those
+		// that went are surely unused.
+		if e.Deps.Networks != nil && !batched {
+			if err := e.Deps.Networks.DeleteSandboxes(ctx, removed); err != nil {
+				errs = append(errs, fmt.Errorf("remove sandboxes: %w", err))
+			}
+		}
 		return errors.Join(errs...)
 	}
 	if e.Monitor != nil {
@@ -101,20 +135,11 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 		errs = append(errs, e.releaseAnonymous(ctx, project)...)
 	}
 	if e.Deps.Networks != nil {
-		sbs, err := e.Deps.Networks.ListSandboxes(ctx, project)
-		if err != nil {
-			return fmt.Errorf("down %s: list sandboxes: %w", project, err)
-		}
-		if e.Store != nil {
-			recorded, err := e.Store.Sandboxes()
-			if err != nil {
-				return err
-			}
-			sbs = append(sbs, recorded...)
-		}
-		for _, id := range sbs {
-			if err := e.Deps.Networks.DeleteSandbox(ctx, id); err != nil {
-				errs = append(errs, fmt.Errorf("remove sandbox %s: %w", id, err))
+		if sbErr != nil {
+			errs = append(errs, fmt.Errorf("remove sandboxes: %w", sbErr))
+		} else if e.Store != nil {
+			for _, id := range sbs {
+				e.Store.ForgetSandbox(id)
 			}
 		}
 		nets, err := e.Deps.Networks.ListNetworks(ctx, project)
@@ -265,4 +290,26 @@ func (e *Executor) releaseAnonymous(ctx context.Context, project string) []error
 		errs = append(errs, fmt.Errorf("down %s: release anonymous volumes: %w", project, p))
 	}
 	return errs
+}
+
+// projectSandboxes names every sandbox of the project: those netplug finds
+// on its networks, those the project state recorded, and the one named
+// after each container (pod members and containers on another's network
+// have none; deleting a missing one succeeds).
+func (e *Executor) projectSandboxes(ctx context.Context, project string, cs []Container) ([]string, error) {
+	sbs, err := e.Deps.Networks.ListSandboxes(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("down %s: list sandboxes: %w", project, err)
+	}
+	if e.Store != nil {
+		recorded, err := e.Store.Sandboxes()
+		if err != nil {
+			return nil, err
+		}
+		sbs = append(sbs, recorded...)
+	}
+	for _, c := range cs {
+		sbs = append(sbs, c.Name)
+	}
+	return sbs, nil
 }

@@ -380,6 +380,7 @@ type fakeNetworks struct {
 	sandboxes map[string]SandboxRequest
 	onEnsure  func(id string) error
 	released  []string // ReleasePorts calls, in order
+	batches   int      // DeleteSandboxes calls
 }
 
 func newFakeNetworks() *fakeNetworks {
@@ -449,6 +450,16 @@ func (f *fakeNetworks) DeleteSandbox(ctx context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.sandboxes, id)
+	return nil
+}
+
+func (f *fakeNetworks) DeleteSandboxes(ctx context.Context, ids []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.batches++
+	for _, id := range ids {
+		delete(f.sandboxes, id)
+	}
 	return nil
 }
 

@@ -96,7 +96,19 @@ func (s *Store) SetStoppedByUser(name string, stopped bool) error {
 		return err
 	}
 	if stopped {
-		return s.write(filepath.Join("stopped", name), nil)
+		// An empty marker, created without a sync (two fsyncs each cost
+		// down ≈ 1 ms per container, one after another): it tells this
+		// boot's supervisor to leave the container alone, and after a
+		// reboot no container runs until the next up.
+		p := filepath.Join(s.dir, "stopped", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return fmt.Errorf("project state: %w", err)
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("project state: %w", err)
+		}
+		return f.Close()
 	}
 	err := os.Remove(filepath.Join(s.dir, "stopped", name))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -150,6 +150,14 @@ func (a Networks) DeleteSandbox(ctx context.Context, id string) error {
 	return err
 }
 
+func (a Networks) DeleteSandboxes(ctx context.Context, ids []string) error {
+	err := a.M.DeleteSandboxes(ctx, ids)
+	if errors.Is(err, netplug.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
 // ListSandboxes returns the sandboxes named like the project's containers
 // whose endpoints are all on the project's networks. (The reconciler also
 // records the sandboxes it makes in the project state dir; this catches
