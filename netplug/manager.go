@@ -91,9 +91,10 @@ func DefaultTable(root string) string {
 //     they use can change or go away.
 //  2. <Root>/.locks/sb-<n>: exclusive per sandbox (striped by a hash of
 //     its id, so the lock files stay few): one change to a sandbox at a
-//     time. The slow kernel work — namespace creation, veth moves (≈ 17 ms
-//     each, KERNEL-NOTES §4), veth deletion — runs under this lock only,
-//     so it overlaps between sandboxes.
+//     time (a batch takes its files in order). The slow kernel work —
+//     namespace creation, veth moves (≈ 17 ms each, KERNEL-NOTES §4),
+//     waiting for veths to go — runs under this lock only, so it overlaps
+//     between sandboxes.
 //  3. <Root>/.derived.lock: exclusive around what is derived from every
 //     sandbox's state: hosts files, the nftables table and the choice of
 //     published host ports. Short.
@@ -114,21 +115,7 @@ const sandboxStripes = 64
 
 // lockSandbox takes lock 1 shared and sandbox id's lock 2.
 func (m *Manager) lockSandbox(id string) (func(), error) {
-	g, err := flockShared(filepath.Join(m.opts.Root, ".lock"))
-	if err != nil {
-		return nil, err
-	}
-	dir := filepath.Join(m.opts.Root, ".locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		funlock(g)
-		return nil, fmt.Errorf("netplug: %w", err)
-	}
-	f, err := flock(filepath.Join(dir, fmt.Sprintf("sb-%02d", sandboxStripe(id))))
-	if err != nil {
-		funlock(g)
-		return nil, err
-	}
-	return func() { funlock(f); funlock(g) }, nil
+	return m.lockSandboxes([]string{id})
 }
 
 // lockSandboxes takes lock 1 shared and the lock 2 of each of ids, in the
