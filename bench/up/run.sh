@@ -16,7 +16,9 @@ if [ "$PODMAN" = 1 ] && ! command -v podman-compose >/dev/null; then
 fi
 
 bin=$(mktemp -d /var/tmp/berth-bench-up.XXXXXX)
-trap 'rm -rf "$bin"' EXIT
+# The containers' parent cgroup (/berth) goes too when empty: a non-empty
+# one belongs to containers running outside this bench and stays.
+trap 'rm -rf "$bin"; for h in /sys/fs/cgroup/*/; do rmdir "$h/berth" 2>/dev/null || true; done' EXIT
 go build -o "$bin/berth" ./cmd/berth
 # berth re-executes berth-shim (when it sits next to it) as each
 # container's shim and init, as an installed berth does; without it every
