@@ -73,7 +73,7 @@
 //	 │                      │                                     │ capset, no_new_privs;
 //	 │                      │                                     │ close_range(3.., CLOEXEC); execve
 //	 │                      │◀─ {op index, errno} ────────────────│ on any failure, then exit 125
-//	 │                      │◀─ EOF ──────────────────────────────│ execve succeeded
+//	 │                      │◀─ released, nothing written ────────│ execve past its point of no return
 //	 │◀── result line (fd 3): {pid, pidStart} or {error, exitCode}
 //	 │ wait4(child) … exit code (128+signal), OOM from the memory controller,
 //	 │ leftovers in the cgroup killed (if its pids counter says any), exit recorded, shim exits

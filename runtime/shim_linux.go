@@ -163,7 +163,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	// an exit the cgroup is only emptied: removing it (a dozen rmdirs on a
 	// v1 host) is left to Remove or the next start, off the path between
 	// the exit and its record. The starter removes it after a failed start.
-	cgroupDirs := sync.OnceValues(func() (map[string]string, error) {
+	starterCgroup := sync.OnceValues(func() (map[string]string, error) {
 		f := os.NewFile(4, "cgroup")
 		if f == nil {
 			return nil, errors.New("cgroup: no word from the starter")
@@ -182,7 +182,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		if !s.started {
 			return
 		}
-		dirs, _ := cgroupDirs()
+		dirs, _ := starterCgroup()
 		m, err := preparedManager(st.CgroupPath, spec.Resources, spec.Privileged, dirs)
 		if err != nil {
 			s.log.Info("cgroup", "container", st.ID, "err", err)
@@ -193,7 +193,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 			killCgroup(m)
 		}
 	}()
-	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, cgroupDirs)
+	child, code, err := spawnContainer(cfg, spec.Namespaces, &stdio, starterCgroup)
 	stdio.closeChild()
 	if err != nil {
 		report(shimResult{Error: err.Error(), ExitCode: code})

@@ -134,9 +134,10 @@ func runtime_AfterForkInChild()
 // vforkFlags) and runs the program in the child, which ends in execve. The
 // calling thread is suspended until then, so no op may wait for this
 // process. On a failure the child writes the op's index and errno (two
-// uint32) to errFd and exits 125; errFd must be close-on-exec, so the
-// parent reads EOF when the child exec'd. The caller holds the thread
-// locked; the child inherits that thread's namespaces.
+// uint32) to errFd and exits 125; errFd must be close-on-exec (see
+// readFailure for how the parent tells an exec from a failure). The
+// caller holds the thread locked; the child inherits that thread's
+// namespaces.
 func (p *sysProgram) forkRun(flags uintptr, errFd int) (int, error) {
 	ops := p.ops
 	if len(ops) == 0 {
