@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -58,6 +59,7 @@ const (
 // (errors.Is(err, ErrInvalid)); they name file, line, column and key path
 // where known.
 func Load(ctx context.Context, o LoadOptions) (*Project, error) {
+	started := time.Now()
 	env := o.Environment
 	if env == nil {
 		env = os.Environ()
@@ -85,6 +87,22 @@ func Load(ctx context.Context, o LoadOptions) (*Project, error) {
 	if err != nil {
 		return nil, err
 	}
+	inputs := newInputSet()
+	if len(o.Files) == 0 { // discovery, unless COMPOSE_FILE named them: a superset is fine
+		start := o.ProjectDirectory
+		if start == "" {
+			start, _ = os.Getwd()
+		}
+		inputs.discovery(start, popts.ConfigPaths[0])
+	}
+	for _, s := range sources {
+		inputs.add(s.path)
+	}
+	inputs.add(filepath.Join(workingDir, ".env"))
+	for _, f := range popts.EnvFiles {
+		inputs.add(f)
+	}
+	inputs.references(sources)
 	loc := &locator{files: sources}
 	loc.addReferenced(sources)
 	if err := precheck(sources); err != nil {
@@ -120,6 +138,7 @@ func Load(ctx context.Context, o LoadOptions) (*Project, error) {
 		return nil, loc.translate(err)
 	}
 
+	inputs.serviceFiles(cp)
 	p, errs := convertProject(cp, loc)
 	if len(errs) == 0 {
 		errs = validate(p, cp, loc)
@@ -138,6 +157,7 @@ func Load(ctx context.Context, o LoadOptions) (*Project, error) {
 		pod, _ := p.Pod(s.Pod)
 		s.ConfigHash = ConfigHash(s, pod)
 	}
+	p.Inputs, p.InputsComplete, p.LoadStarted = inputs.sorted(), inputs.complete, started
 	return p, nil
 }
 

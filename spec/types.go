@@ -23,6 +23,16 @@ type Project struct {
 	// Environment is the environment used for interpolation (process env
 	// merged with .env / --env-file).
 	Environment map[string]string `yaml:"-" json:"-"`
+	// Inputs are the absolute paths of the files the load read or looked
+	// for (manifests, discovery candidates, .env and env files, includes,
+	// extends): with the environment and options they decide the result.
+	// InputsComplete is false when some cannot be named (stdin, remote or
+	// interpolated include paths, ...).
+	Inputs         []string `yaml:"-" json:"-"`
+	InputsComplete bool     `yaml:"-" json:"-"`
+	// LoadStarted is when the load began: an input changed after it may
+	// have been read before or after the change.
+	LoadStarted time.Time `yaml:"-" json:"-"`
 
 	// Services enabled by the active profiles, sorted by name.
 	Services []Service `yaml:"services" json:"services"`
