@@ -104,14 +104,18 @@ func openComposeFor(g *globalOptions, p *spec.Project) (*composeEnv, error) {
 
 // lock takes the project lock for the whole command. Another berth
 // command on the project makes this one wait; the wait is announced.
+// Holding it, the command first drops the project's up stamps.
 func (c *composeEnv) lock(ctx context.Context, errw io.Writer) (*reconciler.Lock, error) {
 	l, ok, err := reconciler.TryAcquireLock(c.store)
-	if err != nil || ok {
-		return l, err
+	if err == nil && !ok {
+		holder, _ := os.ReadFile(filepath.Join(c.store.Dir(), "lock"))
+		fmt.Fprintf(errw, "waiting for another berth command on project %s (pid %s)...\n", c.project.Name, strings.TrimSpace(string(holder)))
+		l, err = reconciler.AcquireLock(ctx, c.store)
 	}
-	holder, _ := os.ReadFile(filepath.Join(c.store.Dir(), "lock"))
-	fmt.Fprintf(errw, "waiting for another berth command on project %s (pid %s)...\n", c.project.Name, strings.TrimSpace(string(holder)))
-	return reconciler.AcquireLock(ctx, c.store)
+	if err == nil {
+		c.dropUpStamps()
+	}
+	return l, err
 }
 
 // containers lists the project's containers, sorted by name.

@@ -152,6 +152,9 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	if o.detach && !o.wait && !o.watch && plan.Empty() && env.store.SupervisorPid() != 0 && sameProject(env.store, p) {
 		// Nothing to do and the running supervisor already supervises
 		// this very manifest: the no-op up touches nothing at all.
+		if stampable(o) {
+			env.recordUpStamp(ctx, p, popts, obs)
+		}
 		return nil
 	}
 	// Shut the old supervisor down (its containers keep running): the new
@@ -174,6 +177,9 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 			// that started deserve their restart policy.
 			if err := startSupervisor(g, env, o.watch); err != nil && applyErr == nil {
 				applyErr = err
+			}
+			if applyErr == nil && stampable(o) {
+				env.recordUpStamp(ctx, p, popts, nil)
 			}
 		}
 		lock.Release()
@@ -201,6 +207,13 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 }
 
 // sameProject reports whether the project last applied is p.
+// stampable reports whether an `up` with these options may be answered
+// from a stamp when repeated: detached, and neither waiting, watching,
+// forcing a recreate, leaving containers unstarted nor only planning.
+func stampable(o *upOptions) bool {
+	return o.detach && !o.wait && !o.watch && !o.forceRecreate && !o.noStart && !o.dryRun
+}
+
 func sameProject(st *reconciler.Store, p *spec.Project) bool {
 	old, err := st.LoadProject()
 	if err != nil {

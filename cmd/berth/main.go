@@ -16,6 +16,7 @@ func main() {
 	if runtime.IsReexec() {
 		runtime.Reexec()
 	}
+	takeUpStampKey()
 	os.Exit(run(os.Args[1:]))
 }
 

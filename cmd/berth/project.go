@@ -24,6 +24,7 @@ func init() {
 type warnFormatter struct{}
 
 func (warnFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	manifestWarned.Store(true)
 	level := "warning"
 	if e.Level < logrus.WarnLevel {
 		level = "error"
@@ -48,6 +49,7 @@ func (g *globalOptions) loadProject(ctx context.Context, stdin io.Reader) (*spec
 		return nil, err
 	}
 	for _, w := range p.Warnings {
+		manifestWarned.Store(true)
 		fmt.Fprintln(warnOut, "berth: warning:", w.String())
 	}
 	return p, nil

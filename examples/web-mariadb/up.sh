@@ -39,9 +39,11 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 [ -x "$GO" ] || die "Go not found: install Go (https://go.dev/dl) or set GO=/path/to/go"
 export GO
 
-say "building berth and berth-shim into $bindir"
-(cd "$repo" && "$GO" build -o "$bindir/berth" ./cmd/berth &&
-	CGO_ENABLED=0 "$GO" build -o "$bindir/berth-shim" ./runtime/cmd/berth-shim)
+say "building berth (launcher), berth-core and berth-shim into $bindir"
+(cd "$repo" && export CGO_ENABLED=0 &&
+	"$GO" build -o "$bindir/berth-core" ./cmd/berth &&
+	"$GO" build -o "$bindir/berth" ./cmd/berth-launcher &&
+	"$GO" build -o "$bindir/berth-shim" ./runtime/cmd/berth-shim)
 berth=("$bindir/berth" --root "$root")
 
 # Docker Hub answers /v2/ with 401 (authentication required) when it is

@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/berth-dev/berth/internal/upstamp"
+	"github.com/berth-dev/berth/reconciler"
+	"github.com/berth-dev/berth/spec"
+)
+
+// upStampKey is the key berth's launcher computed for this invocation
+// (internal/upstamp); empty when berth was started some other way.
+var upStampKey string
+
+// takeUpStampKey reads the launcher's key and removes it from the
+// environment, so that no supervisor or container inherits it.
+func takeUpStampKey() {
+	if k, ok := os.LookupEnv(upstamp.EnvKey); ok {
+		os.Unsetenv(upstamp.EnvKey)
+		if upstamp.ValidKey(k) {
+			upStampKey = k
+		}
+	}
+}
+
+// manifestWarned is set when loading printed a warning: a run that prints
+// something is not one the launcher may answer silently.
+var manifestWarned atomic.Bool
+
+// recordUpStamp is called by `up -d` under the project lock, once the
+// project is converged (a no-op, or an apply that succeeded with its
+// supervisor started). It writes the stamp that lets the launcher answer
+// the same invocation again without the full CLI, when:
+//   - the launcher asked for one (upStampKey) and the manifest's inputs are
+//     all known, and loading printed no warning;
+//   - a fresh observation plans nothing and warns of nothing, and the
+//     supervisor runs this very manifest;
+//   - the facts taken before that observation equal those taken after it,
+//     so that the plan was made on the state the stamp describes.
+//
+// obs, when not nil, is an observation just made (it names the containers
+// whose files the first snapshot covers). Failing to stamp is never an
+// error: the next up just runs in full.
+func (c *composeEnv) recordUpStamp(ctx context.Context, p *spec.Project, popts reconciler.PlanOptions, obs *reconciler.Observed) {
+	if upStampKey == "" || !p.InputsComplete || len(p.Warnings) > 0 || manifestWarned.Load() {
+		return
+	}
+	observe := func() (*reconciler.Observed, error) {
+		return reconciler.Observe(ctx, c.deps, p.Name, reconciler.ObserveOptions{Images: imageRefs(p), Store: c.store})
+	}
+	var err error
+	if obs == nil {
+		if obs, err = observe(); err != nil {
+			return
+		}
+	}
+	before, err := c.upFacts(p, obs.Containers)
+	if err != nil {
+		c.log.Debug("no up stamp", "err", err)
+		return
+	}
+	obs, err = observe()
+	if err != nil {
+		return
+	}
+	plan, err := reconciler.PlanUp(p, obs, popts)
+	if err != nil || !plan.Empty() || len(plan.Warnings) > 0 {
+		return
+	}
+	if c.store.SupervisorPid() == 0 || !sameProject(c.store, p) {
+		return
+	}
+	after, err := c.upFacts(p, obs.Containers)
+	if err != nil || !before.Equal(after) {
+		return
+	}
+	if err := upstamp.Write(c.g.Root, upStampKey, after); err != nil {
+		c.log.Debug("no up stamp", "err", err)
+	}
+}
+
+// upFacts lists what a no-op `up` of p reads: the manifest's inputs, and
+// the state files behind reconciler.Observe, the supervisor check and the
+// plan (see upstamp's doc). Keep it in step with what those read.
+func (c *composeEnv) upFacts(p *spec.Project, cs []reconciler.Container) (*upstamp.Stamp, error) {
+	st := &upstamp.Stamp{Project: p.Name, Lock: filepath.Join(c.store.Dir(), "lock")}
+	var facts [][2]string
+	for _, in := range p.Inputs {
+		// The manifest was read at LoadStarted; its inputs are hashed now.
+		if err := upstamp.Settled(in, p.LoadStarted); err != nil {
+			return nil, err
+		}
+		facts = append(facts, [2]string{upstamp.KindFile, in})
+	}
+	facts = append(facts, [2]string{upstamp.KindFile, "/proc/sys/kernel/random/boot_id"})
+
+	// Containers: the set (any container added shows in the listing), and
+	// for each of the project's its state, exit record and process.
+	containers := c.g.stateDir("containers")
+	facts = append(facts, [2]string{upstamp.KindList, containers})
+	for _, ct := range cs {
+		dir := filepath.Join(containers, ct.ID)
+		for _, f := range []string{"state.json", "exit.json"} {
+			facts = append(facts, [2]string{upstamp.KindFile, filepath.Join(dir, f)})
+		}
+		if ct.Pid > 0 {
+			facts = append(facts, [2]string{upstamp.KindProc, strconv.Itoa(ct.Pid)})
+		}
+	}
+
+	// Images, networks and volumes: the image index, and every network's
+	// and volume's record (their labels say which project owns them).
+	facts = append(facts, [2]string{upstamp.KindFile, filepath.Join(c.g.stateDir("images"), "index.json")})
+	for _, kind := range []struct{ dir, file string }{{"networks", "network.json"}, {"volumes", "meta.json"}} {
+		dir := c.g.stateDir(kind.dir)
+		facts = append(facts, [2]string{upstamp.KindList, dir})
+		names, err := readDirNames(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if !strings.HasPrefix(n, ".") {
+				facts = append(facts, [2]string{upstamp.KindFile, filepath.Join(dir, n, kind.file)})
+			}
+		}
+	}
+
+	// The project's own state: what up last applied, its supervisor, the
+	// configs and user-stop markers the planner reads, its sandboxes.
+	pdir := c.store.Dir()
+	facts = append(facts,
+		[2]string{upstamp.KindFile, filepath.Join(pdir, "project.json")},
+		[2]string{upstamp.KindFile, c.store.PidFile()},
+		[2]string{upstamp.KindList, filepath.Join(pdir, "configs")},
+		[2]string{upstamp.KindList, filepath.Join(pdir, "stopped")},
+		[2]string{upstamp.KindList, filepath.Join(pdir, "sandboxes")},
+	)
+	if pid := c.store.SupervisorPid(); pid > 0 {
+		facts = append(facts, [2]string{upstamp.KindProc, strconv.Itoa(pid)})
+	}
+	for _, f := range facts {
+		if err := st.Add(f[0], f[1]); err != nil {
+			return nil, err
+		}
+		// The observation saw these processes alive; gone now, the state
+		// it planned on is gone too.
+		if last := st.Facts[len(st.Facts)-1]; last.Kind == upstamp.KindProc && last.Value == upstamp.Absent {
+			return nil, fmt.Errorf("process %s ended", last.Path)
+		}
+	}
+	return st, nil
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// dropUpStamps removes the project's stamps: called by every command that
+// takes the project lock, before it changes anything.
+func (c *composeEnv) dropUpStamps() {
+	if err := upstamp.Remove(c.g.Root, c.project.Name); err != nil {
+		c.log.Debug("drop up stamps", "err", err)
+	}
+}
