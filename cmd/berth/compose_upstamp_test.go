@@ -151,8 +151,19 @@ func TestLauncherAnswersRepeatedUp(t *testing.T) {
 		t.Error("b not started again")
 	}
 
-	// The environment and the manifest's inputs.
 	ids := cp.ids()
+	shim := shimPid(filepath.Join(cp.root, "containers", ids["stamp-c-1"], "state.json"))
+	if shim <= 0 || syscall.Kill(shim, syscall.SIGKILL) != nil {
+		t.Fatalf("c's shim pid %d", shim)
+	}
+	waitFor(t, "c's shim ends", 10*time.Second, func() bool { return syscall.Kill(shim, 0) != nil })
+	changed("c's shim killed")
+	if !running("stamp-c-1") {
+		t.Error("c not running after its shim was killed and up -d ran")
+	}
+
+	// The environment and the manifest's inputs.
+	ids = cp.ids()
 	extraEnv = append(extraEnv, "X_VAL=2")
 	changed("X_VAL in the environment")
 	if got := cp.ids(); got["stamp-b-1"] == ids["stamp-b-1"] || got["stamp-a-1"] != ids["stamp-a-1"] {

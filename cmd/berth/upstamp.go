@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/upstamp"
 	"github.com/berth-dev/berth/reconciler"
+	"github.com/berth-dev/berth/runtime"
 	"github.com/berth-dev/berth/spec"
 )
 
@@ -112,6 +114,10 @@ func (c *composeEnv) upFacts(p *spec.Project, cs []reconciler.Container) (*upsta
 		if ct.Pid > 0 {
 			facts = append(facts, [2]string{upstamp.KindProc, strconv.Itoa(ct.Pid)})
 		}
+		// Listing a container checks that its shim lives (runtime.refresh).
+		if shim := shimPid(filepath.Join(dir, "state.json")); shim > 0 {
+			facts = append(facts, [2]string{upstamp.KindProc, strconv.Itoa(shim)})
+		}
 	}
 
 	// Images, networks and volumes: the image index, and every network's
@@ -155,6 +161,20 @@ func (c *composeEnv) upFacts(p *spec.Project, cs []reconciler.Container) (*upsta
 		}
 	}
 	return st, nil
+}
+
+// shimPid reads the shim's pid from a container's state.json; 0 when
+// there is none.
+func shimPid(stateFile string) int {
+	b, err := os.ReadFile(stateFile)
+	if err != nil {
+		return 0
+	}
+	var st runtime.State
+	if json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.ShimPid
 }
 
 func readDirNames(dir string) ([]string, error) {
