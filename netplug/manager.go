@@ -23,9 +23,10 @@ import (
 // use one root at once, and sandboxes are built in parallel. A Manager holds no state in memory: every call reads the
 // state files, so a killed process loses nothing.
 type Manager struct {
-	opts Options
-	log  *slog.Logger
-	dp   dataplane
+	opts  Options
+	log   *slog.Logger
+	dp    dataplane
+	hosts hostsBatch
 }
 
 // New returns a Manager for opts. It creates Root but touches no kernel
@@ -699,38 +700,17 @@ func (m *Manager) writeFiles(s *sandboxState) error {
 	if err := writeInPlace(s.ResolvConfPath, rc); err != nil {
 		return fmt.Errorf("sandbox %s: %w", s.ID, err)
 	}
-	return m.withDerived(func() error {
-		all, err := m.loadSandboxes()
-		if err != nil {
-			return err
-		}
-		return m.rewriteHosts(all, s, nil)
-	})
+	return m.refreshHosts()
 }
 
-// rewriteHosts rewrites the hosts file of self (when not nil) and of every
-// sandbox in all that is on one of self's networks or of extra. Callers
-// hold lock 3 and loaded all under it.
-func (m *Manager) rewriteHosts(all []*sandboxState, self *sandboxState, extra []string) error {
-	nets := slices.Clone(extra)
-	if self != nil {
-		for _, ep := range self.Endpoints {
-			nets = append(nets, ep.Network)
-		}
-		// all may hold an older copy of self.
-		all = slices.DeleteFunc(slices.Clone(all), func(s *sandboxState) bool { return s.ID == self.ID })
-		all = append(all, self)
-	}
+// rewriteHosts rewrites the hosts file of every sandbox in all that is on
+// one of nets (what deleting sandboxes changes). Callers hold lock 3 and
+// loaded all under it.
+func (m *Manager) rewriteHosts(all []*sandboxState, nets []string) error {
 	var errs []error
 	for _, s := range all {
-		if self == nil || s.ID != self.ID {
-			touches := false
-			for _, ep := range s.Endpoints {
-				touches = touches || slices.Contains(nets, ep.Network)
-			}
-			if !touches {
-				continue
-			}
+		if !slices.ContainsFunc(s.Endpoints, func(ep EndpointInfo) bool { return slices.Contains(nets, ep.Network) }) {
+			continue
 		}
 		if err := writeInPlace(s.HostsPath, renderHosts(s, all)); err != nil {
 			errs = append(errs, fmt.Errorf("sandbox %s: hosts file: %w", s.ID, err))
@@ -884,19 +864,10 @@ func (m *Manager) Attach(ctx context.Context, id string, ep Endpoint) (*Endpoint
 	ok = true
 	// From here the attachment stands; the rest is derived and repaired by
 	// the next change.
-	err = m.withDerived(func() error {
-		all, err := m.loadSandboxes()
-		if err != nil {
-			return err
-		}
-		if err := m.rewriteHosts(all, s, nil); err != nil {
-			return err
-		}
-		if moveDefault && len(s.Ports) > 0 {
-			return m.syncRules()
-		}
-		return nil
-	})
+	err = m.refreshHosts()
+	if err == nil && moveDefault && len(s.Ports) > 0 {
+		err = m.withDerived(m.syncRules)
+	}
 	if err != nil {
 		return &info, err
 	}
@@ -1054,7 +1025,7 @@ func (m *Manager) deleteSandboxesLocked(ids []string) error {
 			if err != nil {
 				return err
 			}
-			if err := m.rewriteHosts(all, nil, slices.Compact(slices.Sorted(slices.Values(touched)))); err != nil {
+			if err := m.rewriteHosts(all, slices.Compact(slices.Sorted(slices.Values(touched)))); err != nil {
 				return err
 			}
 		}

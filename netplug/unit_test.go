@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // memStore is an in-memory Store for allocator tests.
@@ -611,6 +612,40 @@ func TestManagerParallelAttach(t *testing.T) {
 		if c := strings.Count(string(hosts), " svc\n"); c != n {
 			t.Errorf("%s's hosts file lists %d of %d endpoints:\n%s", s.ID, c, n, hosts)
 		}
+	}
+}
+
+// Callers that ask for a hosts rewrite while one is waiting for lock 3
+// share the next one: n callers, at most two rewrites.
+func TestRefreshHostsCoalesces(t *testing.T) {
+	t.Parallel()
+	m, _ := newFakeManager(t)
+	unlock, err := m.lockDerived() // as another berth process would hold it
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = m.refreshHosts() }()
+	}
+	for asked := uint64(0); asked < n; {
+		time.Sleep(time.Millisecond)
+		m.hosts.mu.Lock()
+		asked = m.hosts.asked
+		m.hosts.mu.Unlock()
+	}
+	unlock()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("caller %d: %v", i, err)
+		}
+	}
+	if m.hosts.runs > 2 {
+		t.Errorf("%d callers ran %d rewrites, want at most 2", n, m.hosts.runs)
 	}
 }
 
