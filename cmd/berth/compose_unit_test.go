@@ -115,3 +115,32 @@ func TestWithRestartDependents(t *testing.T) {
 		t.Fatalf("%v", got)
 	}
 }
+
+// A stamp cannot hold the answer of a host port test: up runs one for
+// every service in scope with ports and no running container.
+func TestPortsChecked(t *testing.T) {
+	p := &spec.Project{Name: "demo", Services: []spec.Service{
+		{Name: "web", Ports: []spec.PortMapping{{Target: 80}}},
+		{Name: "worker"},
+	}}
+	ctr := func(service string, st runtime.Status) reconciler.Container {
+		return reconciler.Container{Name: "demo-" + service + "-1", Status: st, Labels: map[string]string{reconciler.LabelService: service}}
+	}
+	for _, tc := range []struct {
+		name  string
+		popts reconciler.PlanOptions
+		cs    []reconciler.Container
+		want  bool
+	}{
+		{"all running", reconciler.PlanOptions{}, []reconciler.Container{ctr("web", runtime.StatusRunning), ctr("worker", runtime.StatusRunning)}, false},
+		{"web exited", reconciler.PlanOptions{}, []reconciler.Container{ctr("web", runtime.StatusExited), ctr("worker", runtime.StatusRunning)}, true},
+		{"web has no container", reconciler.PlanOptions{}, []reconciler.Container{ctr("worker", runtime.StatusRunning)}, true},
+		{"worker stopped, no ports", reconciler.PlanOptions{}, []reconciler.Container{ctr("web", runtime.StatusRunning), ctr("worker", runtime.StatusExited)}, false},
+		{"web out of scope", reconciler.PlanOptions{Services: []string{"worker"}, NoDeps: true}, []reconciler.Container{ctr("worker", runtime.StatusRunning)}, false},
+		{"unknown service", reconciler.PlanOptions{Services: []string{"nope"}}, nil, true},
+	} {
+		if got := portsChecked(p, tc.popts, &reconciler.Observed{Containers: tc.cs}); got != tc.want {
+			t.Errorf("%s: portsChecked = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

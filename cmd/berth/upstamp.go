@@ -75,7 +75,7 @@ func (c *composeEnv) recordUpStamp(ctx context.Context, p *spec.Project, popts r
 	if err != nil || !plan.Empty() || len(plan.Warnings) > 0 {
 		return
 	}
-	if c.store.SupervisorPid() == 0 || !sameProject(c.store, p) {
+	if c.store.SupervisorPid() == 0 || !sameProject(c.store, p) || portsChecked(p, popts, obs) {
 		return
 	}
 	after, err := c.upFacts(p, obs.Containers)
@@ -85,6 +85,28 @@ func (c *composeEnv) recordUpStamp(ctx context.Context, p *spec.Project, popts r
 	if err := upstamp.Write(c.g.Root, upStampKey, after); err != nil {
 		c.log.Debug("no up stamp", "err", err)
 	}
+}
+
+// portsChecked reports whether a repeated up would test its host ports
+// (checkHostPorts does for services in scope with no running container):
+// that test's answer depends on other programs, so no stamp can hold it.
+func portsChecked(p *spec.Project, popts reconciler.PlanOptions, obs *reconciler.Observed) bool {
+	scope, err := reconciler.Scope(p, popts.Services, popts.NoDeps)
+	if err != nil {
+		return true
+	}
+	running := map[string]bool{}
+	for _, c := range obs.Containers {
+		if c.Running() {
+			running[c.Service()] = true
+		}
+	}
+	for _, s := range p.Services {
+		if scope[s.Name] && len(s.Ports) > 0 && !running[s.Name] {
+			return true
+		}
+	}
+	return false
 }
 
 // upFacts lists what a no-op `up` of p reads: the manifest's inputs, and
