@@ -22,6 +22,7 @@ func init() { registerCommand(newSuperviseCmd) }
 // and leaves the containers running (the shutdown path).
 func newSuperviseCmd(g *globalOptions) *cobra.Command {
 	var watch bool
+	var goFD int
 	c := &cobra.Command{
 		Use:    reconciler.SupervisorMarker,
 		Short:  "Supervise a project (started by up -d)",
@@ -34,6 +35,17 @@ func newSuperviseCmd(g *globalOptions) *cobra.Command {
 			st, err := reconciler.OpenStore(g.Root, g.ProjectName)
 			if err != nil {
 				return err
+			}
+			if goFD > 0 {
+				// Started by up ahead of need: wait until up has saved
+				// the project. End-of-file means up ended first.
+				f := os.NewFile(uintptr(goFD), "go")
+				n, _ := f.Read(make([]byte, 1))
+				f.Close()
+				if n != 1 {
+					fmt.Fprintln(os.Stderr, "berth supervise: up ended before the project was saved; not supervising")
+					return nil
+				}
 			}
 			if pid := st.SupervisorPid(); pid != 0 && pid != os.Getpid() {
 				return fmt.Errorf("project %s is already supervised by pid %d", g.ProjectName, pid)
@@ -70,5 +82,6 @@ func newSuperviseCmd(g *globalOptions) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&watch, "watch", false, "re-apply the manifest (the global -f files) when it changes")
+	c.Flags().IntVar(&goFD, "go-fd", 0, "wait for a byte on this descriptor before starting (up -d starts the supervisor ahead of need)")
 	return c
 }

@@ -163,6 +163,13 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	if err := env.store.StopSupervisor(10 * time.Second); err != nil {
 		return err
 	}
+	var sv *supervisorStart
+	if o.detach && !o.noStart {
+		if sv, err = spawnSupervisor(g, env, o.watch); err != nil {
+			return err
+		}
+		defer sv.abandon()
+	}
 	prog := newProgress(cmd.ErrOrStderr(), "Running", false)
 	env.exec.Progress = prog.event
 	env.exec.Monitor = reconciler.NewMonitor(env.deps.Containers, env.store, nil, env.log)
@@ -175,7 +182,7 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 		if !o.noStart {
 			// A supervisor runs even when some services failed: those
 			// that started deserve their restart policy.
-			if err := startSupervisor(g, env, o.watch); err != nil && applyErr == nil {
+			if err := sv.release(); err != nil && applyErr == nil {
 				applyErr = err
 			}
 			if applyErr == nil && stampable(o) {
@@ -232,15 +239,26 @@ func imageRefs(p *spec.Project) []string {
 	return out
 }
 
-// startSupervisor re-executes berth as the project's detached supervisor
+// supervisorStart is a supervisor process started ahead of need: it runs
+// its start-up (a full berth process, tens of milliseconds) while up
+// applies the plan, then waits on its go pipe for the project to be saved.
+type supervisorStart struct {
+	env    *composeEnv
+	pid    int
+	goPipe *os.File
+	exited chan error
+}
+
+// spawnSupervisor re-executes berth as the project's detached supervisor
 // (`berth --root R -p NAME supervise`) in its own session, so that it
 // outlives this command and the terminal; with watch it also re-applies
-// the manifest when its files change (`up -d --watch`). It returns once
-// the supervisor has written its pid file.
-func startSupervisor(g *globalOptions, env *composeEnv, watch bool) error {
+// the manifest when its files change (`up -d --watch`). The supervisor
+// waits until release (or gives up, should this command die first: its go
+// pipe then reads end-of-file).
+func spawnSupervisor(g *globalOptions, env *composeEnv, watch bool) (*supervisorStart, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	args := []string{"--root", g.Root, "-p", env.project.Name}
 	if watch {
@@ -249,7 +267,7 @@ func startSupervisor(g *globalOptions, env *composeEnv, watch bool) error {
 		// files; it inherits our environment and working directory.
 		for _, f := range env.project.ConfigFiles {
 			if f == "-" {
-				return errors.New("--watch needs manifest files: a manifest from stdin cannot change")
+				return nil, errors.New("--watch needs manifest files: a manifest from stdin cannot change")
 			}
 			args = append(args, "--file", f)
 		}
@@ -263,36 +281,66 @@ func startSupervisor(g *globalOptions, env *composeEnv, watch bool) error {
 			args = append(args, "--env-file", e)
 		}
 	}
-	args = append(args, reconciler.SupervisorMarker)
+	args = append(args, reconciler.SupervisorMarker, "--go-fd", "3")
 	if watch {
 		args = append(args, "--watch")
 	}
+	if err := os.MkdirAll(env.store.Dir(), 0o700); err != nil {
+		return nil, fmt.Errorf("start supervisor: %w", err)
+	}
 	logf, err := os.OpenFile(filepath.Join(env.store.Dir(), "supervisor.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
 	defer logf.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start supervisor: %w", err)
+	}
+	defer r.Close()
 	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
+	c.ExtraFiles = []*os.File{r}
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
-		return fmt.Errorf("start supervisor: %w", err)
+		w.Close()
+		return nil, fmt.Errorf("start supervisor: %w", err)
 	}
-	pid := c.Process.Pid
-	exited := make(chan error, 1)
-	go func() { exited <- c.Wait() }()
+	sv := &supervisorStart{env: env, pid: c.Process.Pid, goPipe: w, exited: make(chan error, 1)}
+	go func() { sv.exited <- c.Wait() }()
+	return sv, nil
+}
+
+// release lets the supervisor go (the project is saved) and returns once
+// it has written its pid file.
+func (sv *supervisorStart) release() error {
+	_, err := sv.goPipe.Write([]byte{1})
+	sv.goPipe.Close()
+	sv.goPipe = nil
+	logPath := filepath.Join(sv.env.store.Dir(), "supervisor.log")
+	if err != nil {
+		return fmt.Errorf("start supervisor: %w; see %s", err, logPath)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if env.store.SupervisorPid() == pid {
+		if sv.env.store.SupervisorPid() == sv.pid {
 			return nil
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("supervisor exited at start (%v); see %s", err, filepath.Join(env.store.Dir(), "supervisor.log"))
-		case <-time.After(5 * time.Millisecond):
+		case err := <-sv.exited:
+			return fmt.Errorf("supervisor exited at start (%v); see %s", err, logPath)
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("supervisor did not start; see %s", filepath.Join(env.store.Dir(), "supervisor.log"))
+	return fmt.Errorf("supervisor did not start; see %s", logPath)
+}
+
+// abandon ends a supervisor that will not be needed: it reads end-of-file
+// and exits without supervising.
+func (sv *supervisorStart) abandon() {
+	if sv != nil && sv.goPipe != nil {
+		sv.goPipe.Close()
+	}
 }
 
 // logColors are Compose's prefix colours, cycled per service.

@@ -243,3 +243,42 @@ func TestLauncherAnswersRepeatedUp(t *testing.T) {
 		t.Error("stamp left after down")
 	}
 }
+
+// A supervisor that up -d spawned ahead of need waits on its go pipe; when
+// up dies before releasing it (end-of-file), it exits without supervising
+// and leaves no pid file.
+func TestSupervisorWithoutGoExits(t *testing.T) {
+	root := t.TempDir()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(builtBerth(t), "--root", root, "-p", "early", "supervise", "--go-fd", "3")
+	cmd.ExtraFiles = []*os.File{r}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("supervisor did not wait for its go pipe: %v %s", err, errb.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	w.Close() // up "dies"
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(errb.String(), "not supervising") {
+			t.Errorf("exit %v, stderr %q", err, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("supervisor still waiting after its go pipe closed")
+	}
+	if _, err := os.Stat(filepath.Join(root, "projects", "early", "supervisor.pid")); !os.IsNotExist(err) {
+		t.Errorf("pid file: %v", err)
+	}
+}
