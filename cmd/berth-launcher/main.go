@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/berth-dev/berth/internal/upstamp"
 )
@@ -25,11 +24,6 @@ const coreName = "berth-core"
 // defaultRoot is berth's state dir when neither --root nor BERTH_ROOT says
 // otherwise (as in cmd/berth).
 const defaultRoot = "/var/lib/berth"
-
-// lockWait is how long the launcher waits for a command that holds the
-// project's lock (the full CLI would wait too): a supervisor takes it for
-// its first reconcile just after `up -d` returns.
-const lockWait = 250 * time.Millisecond
 
 // debugEnv makes the launcher say on stderr whether a stamp held, and if
 // not, which fact changed. It is not part of the stamps' keys.
@@ -71,14 +65,11 @@ func answer(core string, args, env []string) (key string, ok bool) {
 	if err != nil {
 		return key, false
 	}
-	release, held := st.Hold(lockWait)
+	// The lock keeps commands from starting changes while we check; a
+	// command already holding it does not make the check wrong (see
+	// TryHold), so we do not wait for it.
+	release, _ := st.TryHold()
 	defer release()
-	if !held {
-		if os.Getenv(debugEnv) != "" {
-			fmt.Fprintln(os.Stderr, "berth: up stamp: the project is locked")
-		}
-		return key, false
-	}
 	f := st.Changed()
 	if os.Getenv(debugEnv) != "" {
 		if f != nil {

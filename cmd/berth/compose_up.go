@@ -21,6 +21,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/upstamp"
 	"github.com/berth-dev/berth/reconciler"
 	"github.com/berth-dev/berth/spec"
 )
@@ -153,7 +154,7 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 		// Nothing to do and the running supervisor already supervises
 		// this very manifest: the no-op up touches nothing at all.
 		if stampable(o) {
-			env.recordUpStamp(ctx, p, popts, obs)
+			env.writeUpStamp(env.convergedFacts(ctx, p, popts, obs))
 		}
 		return nil
 	}
@@ -182,11 +183,18 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 		if !o.noStart {
 			// A supervisor runs even when some services failed: those
 			// that started deserve their restart policy.
+			// The stamp's checks run while the supervisor gets going.
+			facts := make(chan *upstamp.Stamp, 1)
+			if applyErr == nil && stampable(o) {
+				go func() { facts <- env.convergedFacts(ctx, p, popts, nil) }()
+			} else {
+				facts <- nil
+			}
 			if err := sv.release(); err != nil && applyErr == nil {
 				applyErr = err
 			}
-			if applyErr == nil && stampable(o) {
-				env.recordUpStamp(ctx, p, popts, nil)
+			if st := <-facts; applyErr == nil {
+				env.writeUpStamp(st)
 			}
 		}
 		lock.Release()

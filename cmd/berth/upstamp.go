@@ -35,23 +35,25 @@ func takeUpStampKey() {
 // something is not one the launcher may answer silently.
 var manifestWarned atomic.Bool
 
-// recordUpStamp is called by `up -d` under the project lock, once the
-// project is converged (a no-op, or an apply that succeeded with its
-// supervisor started). It writes the stamp that lets the launcher answer
-// the same invocation again without the full CLI, when:
-//   - the launcher asked for one (upStampKey) and the manifest's inputs are
-//     all known, and loading printed no warning;
-//   - a fresh observation plans nothing and warns of nothing, and the
-//     supervisor runs this very manifest;
-//   - the facts taken before that observation equal those taken after it,
-//     so that the plan was made on the state the stamp describes.
+// convergedFacts is called by `up -d` under the project lock, once the
+// project is converged (a no-op, or an apply that succeeded). It returns
+// the facts of a stamp that lets the launcher answer the same invocation
+// again without the full CLI (all but the supervisor's: see
+// writeUpStamp), or nil when:
+//   - the launcher did not ask for one (upStampKey), some input of the
+//     manifest is unknown, or loading printed a warning;
+//   - a fresh observation plans something or warns of something, or a
+//     repeated up would test host ports;
+//   - the facts taken before that observation differ from those taken
+//     after it: the plan must have been made on the state the stamp
+//     describes.
 //
 // obs, when not nil, is an observation just made (it names the containers
 // whose files the first snapshot covers). Failing to stamp is never an
 // error: the next up just runs in full.
-func (c *composeEnv) recordUpStamp(ctx context.Context, p *spec.Project, popts reconciler.PlanOptions, obs *reconciler.Observed) {
+func (c *composeEnv) convergedFacts(ctx context.Context, p *spec.Project, popts reconciler.PlanOptions, obs *reconciler.Observed) *upstamp.Stamp {
 	if upStampKey == "" || !p.InputsComplete || len(p.Warnings) > 0 || manifestWarned.Load() {
-		return
+		return nil
 	}
 	observe := func() (*reconciler.Observed, error) {
 		return reconciler.Observe(ctx, c.deps, p.Name, reconciler.ObserveOptions{Images: imageRefs(p), Store: c.store})
@@ -59,30 +61,47 @@ func (c *composeEnv) recordUpStamp(ctx context.Context, p *spec.Project, popts r
 	var err error
 	if obs == nil {
 		if obs, err = observe(); err != nil {
-			return
+			return nil
 		}
 	}
 	before, err := c.upFacts(p, obs.Containers)
 	if err != nil {
 		c.log.Debug("no up stamp", "err", err)
-		return
+		return nil
 	}
-	obs, err = observe()
-	if err != nil {
-		return
+	if obs, err = observe(); err != nil {
+		return nil
 	}
 	plan, err := reconciler.PlanUp(p, obs, popts)
-	if err != nil || !plan.Empty() || len(plan.Warnings) > 0 {
-		return
-	}
-	if c.store.SupervisorPid() == 0 || !sameProject(c.store, p) || portsChecked(p, popts, obs) {
-		return
+	if err != nil || !plan.Empty() || len(plan.Warnings) > 0 || portsChecked(p, popts, obs) || !sameProject(c.store, p) {
+		return nil
 	}
 	after, err := c.upFacts(p, obs.Containers)
 	if err != nil || !before.Equal(after) {
+		return nil
+	}
+	return after
+}
+
+// writeUpStamp adds the supervisor to st (the stamp holds only while the
+// supervisor that runs this manifest lives) and writes it.
+func (c *composeEnv) writeUpStamp(st *upstamp.Stamp) {
+	if st == nil {
 		return
 	}
-	if err := upstamp.Write(c.g.Root, upStampKey, after); err != nil {
+	pid := c.store.SupervisorPid()
+	if pid == 0 {
+		return
+	}
+	for _, f := range [][2]string{{upstamp.KindFile, c.store.PidFile()}, {upstamp.KindProc, strconv.Itoa(pid)}} {
+		if err := st.Add(f[0], f[1]); err != nil {
+			return
+		}
+	}
+	if st.Facts[len(st.Facts)-1].Value == upstamp.Absent {
+		return // the supervisor just ended
+	}
+	if err := upstamp.Write(c.g.Root, upStampKey, st); err != nil {
 		c.log.Debug("no up stamp", "err", err)
 	}
 }
@@ -159,19 +178,16 @@ func (c *composeEnv) upFacts(p *spec.Project, cs []reconciler.Container) (*upsta
 		}
 	}
 
-	// The project's own state: what up last applied, its supervisor, the
-	// configs and user-stop markers the planner reads, its sandboxes.
+	// The project's own state: what up last applied, the configs and
+	// user-stop markers the planner reads, its sandboxes. (The supervisor
+	// is added by writeUpStamp.)
 	pdir := c.store.Dir()
 	facts = append(facts,
 		[2]string{upstamp.KindFile, filepath.Join(pdir, "project.json")},
-		[2]string{upstamp.KindFile, c.store.PidFile()},
 		[2]string{upstamp.KindList, filepath.Join(pdir, "configs")},
 		[2]string{upstamp.KindList, filepath.Join(pdir, "stopped")},
 		[2]string{upstamp.KindList, filepath.Join(pdir, "sandboxes")},
 	)
-	if pid := c.store.SupervisorPid(); pid > 0 {
-		facts = append(facts, [2]string{upstamp.KindProc, strconv.Itoa(pid)})
-	}
 	for _, f := range facts {
 		if err := st.Add(f[0], f[1]); err != nil {
 			return nil, err
