@@ -127,32 +127,29 @@ func ValidKey(key string) bool {
 // Observe returns the current value of a fact of kind about path (a pid
 // for KindProc).
 func Observe(kind, path string) (string, error) {
+	var content []byte
+	var err error
 	switch kind {
 	case KindFile:
-		b, err := readFile(path)
-		if notExist(err) {
-			return Absent, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		sum := sha256.Sum256(b)
-		return hex.EncodeToString(sum[:]), nil
+		content, err = readFile(path)
 	case KindList:
-		names, err := readDirNames(path)
-		if notExist(err) {
-			return Absent, nil
-		}
-		if err != nil {
-			return "", err
-		}
+		var names []string
+		names, err = readDirNames(path)
 		sort.Strings(names)
-		sum := sha256.Sum256([]byte(strings.Join(names, "\x00")))
-		return hex.EncodeToString(sum[:]), nil
+		content = []byte(strings.Join(names, "\x00"))
 	case KindProc:
 		return procStart(path)
+	default:
+		return "", fmt.Errorf("unknown fact kind %q", kind)
 	}
-	return "", fmt.Errorf("unknown fact kind %q", kind)
+	if notExist(err) {
+		return Absent, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(content)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // readFile and readDirNames are os.ReadFile and Readdirnames in plain
