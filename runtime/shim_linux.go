@@ -117,8 +117,12 @@ func traceStart(what string) {
 }
 
 // trimDelay is how long a container must run before its shim trims its
-// own memory (trimMemory costs a GC and a few milliseconds).
-const trimDelay = 100 * time.Millisecond
+// own memory. trimMemory costs a forced GC and a page-table walk (≈ 4 ms
+// of CPU): done 100 ms after each start, the trims of a project's first
+// containers competed for the CPU with the start of its last ones (a
+// 20-service up -d takes about a second here), and with the commands run
+// right after it. Two seconds in, the project has settled.
+const trimDelay = 2 * time.Second
 
 type shim struct {
 	st    *State

@@ -379,7 +379,7 @@ func shimRSS(rootfs, exe, work string) error {
 		}
 		pids = append(pids, s.ShimPid)
 	}
-	time.Sleep(2 * time.Second)
+	time.Sleep(3 * time.Second) // past the shims' memory trim (trimDelay, 2 s)
 	var rss, anon, pss int
 	for _, p := range pids {
 		a, b := procMem(p)
