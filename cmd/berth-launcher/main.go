@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -37,7 +38,8 @@ func main() {
 	}
 	core := filepath.Join(filepath.Dir(exe), coreName)
 	args := os.Args[1:]
-	env := os.Environ()
+	// Only the key computed here may reach berth-core.
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, upstamp.EnvKey+"=") })
 	if mentionsUp(args) {
 		if key, ok := answer(core, args, env); ok {
 			os.Exit(0)
