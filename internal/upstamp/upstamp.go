@@ -16,8 +16,8 @@
 //     index, networks, volumes, the project's own state dir): content hash,
 //     or absence;
 //   - directory listings, so that an added container or network shows;
-//   - processes: the containers' and the supervisor's pids with their start
-//     times, so that a crash or a reused pid shows.
+//   - processes: the containers', their shims' and the supervisor's pids
+//     with their start times, so that a crash or a reused pid shows.
 //
 // A fact that cannot be checked counts as changed, and then the launcher
 // runs the full CLI, which does the real work and writes a new stamp. The
@@ -71,7 +71,7 @@ type Fact struct {
 type Stamp struct {
 	Project string
 	// Lock is the project's lock file; the launcher holds it shared while
-	// it checks, so that no berth command is changing the project.
+	// it checks when it is free (see TryHold).
 	Lock  string
 	Facts []Fact
 }
