@@ -63,7 +63,7 @@ func answer(core string, args, env []string) (key string, ok bool) {
 	if err != nil {
 		return "", false
 	}
-	st, err := upstamp.Find(stateRoot(args), key)
+	st, err := upstamp.Find(filepath.Join(stateRoot(args), upstamp.DirName), key)
 	if err != nil {
 		return key, false
 	}

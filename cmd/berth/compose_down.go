@@ -22,7 +22,13 @@ func newDownCmd(g *globalOptions) *cobra.Command {
 			if rmi != "" && rmi != "all" && rmi != "local" {
 				return &exitError{code: 1, err: errInvalidRmi}
 			}
-			env, err := openCompose(cmd, g, composeOpts{manifestOptional: true})
+			var env *composeEnv
+			var err error
+			if p, ok := g.appliedProject(); ok {
+				env, err = openComposeFor(g, p)
+			} else {
+				env, err = openCompose(cmd, g, composeOpts{manifestOptional: true})
+			}
 			if err != nil {
 				return err
 			}
@@ -40,6 +46,9 @@ func newDownCmd(g *globalOptions) *cobra.Command {
 				RemoveVolumes: volumes, RemoveImages: rmi, StopTimeout: durationFlag(timeout), RemoveOrphans: removeOrphans,
 			})
 			prog.finish()
+			if err == nil {
+				env.forgetApplied()
+			}
 			return composeErr(err)
 		},
 	}

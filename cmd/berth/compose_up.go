@@ -178,6 +178,8 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	applyErr := env.exec.Apply(ctx, p, plan, reconciler.ApplyOptions{NoStart: o.noStart, StopTimeout: durationFlag(o.timeout)})
 	if err := env.store.SaveProject(p); err != nil && applyErr == nil {
 		applyErr = err
+	} else if err == nil {
+		env.recordApplied(p)
 	}
 	if o.detach || o.noStart {
 		if !o.noStart {

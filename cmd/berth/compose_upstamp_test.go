@@ -231,16 +231,36 @@ func TestLauncherAnswersRepeatedUp(t *testing.T) {
 		t.Error("unknown command through the launcher: exit 0")
 	}
 	up("after force-recreate")
+
+	// down takes the project as up applied it while the manifest would
+	// load to it again (here: restored after a broken edit), and loads the
+	// manifest when it changed.
+	applied := strings.Replace(stampStack, `"sleep", "1000"]
+    init: true`, `"sleep", "1001"]
+    init: true`, 1)
 	cp.write("services:\n  a: [broken\n")
 	if _, errOut, code := run("up", "-d"); code == 0 || !strings.Contains(errOut, "compose.yaml") {
 		t.Errorf("broken manifest after a stamp: exit %d, %q", code, errOut)
 	}
-	cp.write(stampStack)
-	if _, errOut, code := run("down", "-t", "0"); code != 0 {
-		t.Fatalf("down: %d %s", code, errOut)
+	if _, errOut, code := run("down", "-t", "0"); code == 0 || !strings.Contains(errOut, "compose.yaml") {
+		t.Errorf("down with a broken manifest: exit %d, %q", code, errOut)
+	}
+	cp.write(strings.Replace(applied, "X: ${X_VAL:-1}", "X: ${X_VAL:-1}\n      Y: changed", 1))
+	if _, errOut, code := run("down", "-t", "0"); code != 0 || strings.Contains(errOut, "as applied") {
+		t.Fatalf("down after the manifest changed: exit %d, %q", code, errOut)
+	}
+	cp.write(applied)
+	up("up again")
+	cp.write("services:\n  a: [broken\n")
+	cp.write(applied)
+	if _, errOut, code := run("down", "-t", "0"); code != 0 || !strings.Contains(errOut, "the project as applied") {
+		t.Fatalf("down with the manifest as applied: exit %d, %q", code, errOut)
 	}
 	if stamped() {
 		t.Error("stamp left after down")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(cp.root, appliedDir)); len(ents) != 0 {
+		t.Errorf("applied records left after down: %v", ents)
 	}
 }
 

@@ -101,7 +101,7 @@ func (c *composeEnv) writeUpStamp(st *upstamp.Stamp) {
 	if st.Facts[len(st.Facts)-1].Value == upstamp.Absent {
 		return // the supervisor just ended
 	}
-	if err := upstamp.Write(c.g.Root, upStampKey, st); err != nil {
+	if err := upstamp.Write(filepath.Join(c.g.Root, upstamp.DirName), upStampKey, st); err != nil {
 		c.log.Debug("no up stamp", "err", err)
 	}
 }
@@ -230,7 +230,7 @@ func readDirNames(dir string) ([]string, error) {
 // dropUpStamps removes the project's stamps: called by every command that
 // takes the project lock, before it changes anything.
 func (c *composeEnv) dropUpStamps() {
-	if err := upstamp.Remove(c.g.Root, c.project.Name); err != nil {
+	if err := upstamp.Remove(filepath.Join(c.g.Root, upstamp.DirName), c.project.Name); err != nil {
 		c.log.Debug("drop up stamps", "err", err)
 	}
 }

@@ -49,7 +49,7 @@ const Version = "berth-upstamp 2"
 // the stamp under it. The CLI removes it from its own environment.
 const EnvKey = "BERTH_UPSTAMP"
 
-// DirName is the stamps' directory under berth's root.
+// DirName is the up stamps' directory under berth's root.
 const DirName = "upstamps"
 
 // Fact kinds.
@@ -367,9 +367,10 @@ func Decode(data []byte) (*Stamp, error) {
 // (to replace or drop them), a key's by suffix.
 func fileName(project, key string) string { return project + "." + key }
 
-// Write records s under key in <root>/upstamps, atomically, and drops the
-// project's other stamps (one per project is kept).
-func Write(root, key string, s *Stamp) error {
+// Write records s under key in dir (<root>/upstamps for up stamps),
+// atomically, and drops the project's other stamps there (one per project
+// is kept).
+func Write(dir, key string, s *Stamp) error {
 	if !ValidKey(key) {
 		return fmt.Errorf("stamp: bad key %q", key)
 	}
@@ -380,7 +381,6 @@ func Write(root, key string, s *Stamp) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Join(root, DirName)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("stamp: %w", err)
 	}
@@ -406,11 +406,10 @@ func Write(root, key string, s *Stamp) error {
 	return nil
 }
 
-// Remove drops every stamp of project. A command that changes the project
-// calls it first: the stamp's facts would catch the change anyway, but a
-// stamp should not outlive the state it describes.
-func Remove(root, project string) error {
-	dir := filepath.Join(root, DirName)
+// Remove drops every stamp of project in dir. A command that changes the
+// project calls it first: the stamp's facts would catch the change anyway,
+// but a stamp should not outlive the state it describes.
+func Remove(dir, project string) error {
 	return removeMatching(dir, func(n string) bool { return strings.HasPrefix(n, project+".") })
 }
 
@@ -432,12 +431,11 @@ func removeMatching(dir string, match func(string) bool) error {
 	return nil
 }
 
-// Find returns the stamp recorded under key in <root>/upstamps.
-func Find(root, key string) (*Stamp, error) {
+// Find returns the stamp recorded under key in dir.
+func Find(dir, key string) (*Stamp, error) {
 	if !ValidKey(key) {
 		return nil, ErrNoStamp
 	}
-	dir := filepath.Join(root, DirName)
 	names, err := readDirNames(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoStamp

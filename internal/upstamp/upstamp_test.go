@@ -189,7 +189,7 @@ func TestEncodeDecode(t *testing.T) {
 }
 
 func TestWriteFindRemove(t *testing.T) {
-	root := t.TempDir()
+	root := filepath.Join(t.TempDir(), DirName)
 	k1, k2, k3 := strings.Repeat("1", 64), strings.Repeat("2", 64), strings.Repeat("3", 64)
 	web := &Stamp{Project: "web", Lock: "/l", Facts: []Fact{{KindFile, "/a", "00"}}}
 	db := &Stamp{Project: "db", Lock: "/m"}
@@ -225,7 +225,7 @@ func TestWriteFindRemove(t *testing.T) {
 	if _, err := Find(t.TempDir(), k3); !errors.Is(err, ErrNoStamp) {
 		t.Errorf("empty root: %v", err)
 	}
-	ents, _ := os.ReadDir(filepath.Join(root, DirName))
+	ents, _ := os.ReadDir(root)
 	for _, e := range ents {
 		if strings.HasPrefix(e.Name(), ".tmp") {
 			t.Errorf("temp file left: %s", e.Name())
