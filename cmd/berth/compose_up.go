@@ -223,7 +223,6 @@ func runUp(cmd *cobra.Command, g *globalOptions, o *upOptions) error {
 	return runForeground(cmd, g, env, o)
 }
 
-// sameProject reports whether the project last applied is p.
 // stampable reports whether an `up` with these options may be answered
 // from a stamp when repeated: detached, and neither waiting, watching,
 // forcing a recreate, leaving containers unstarted nor only planning.
@@ -231,6 +230,7 @@ func stampable(o *upOptions) bool {
 	return o.detach && !o.wait && !o.watch && !o.forceRecreate && !o.noStart && !o.dryRun
 }
 
+// sameProject reports whether the project last applied is p.
 func sameProject(st *reconciler.Store, p *spec.Project) bool {
 	old, err := st.LoadProject()
 	if err != nil {
