@@ -388,7 +388,9 @@ func Write(dir, key string, s *Stamp) error {
 	if err := removeMatching(dir, func(n string) bool { return strings.HasPrefix(n, s.Project+".") && n != name }); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-")
+	// The temp file carries the project's prefix: should this process die
+	// before the rename, the project's next Write or Remove drops it.
+	tmp, err := os.CreateTemp(dir, s.Project+".tmp-")
 	if err != nil {
 		return fmt.Errorf("stamp: %w", err)
 	}

@@ -227,9 +227,27 @@ func TestWriteFindRemove(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(root)
 	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".tmp") {
+		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temp file left: %s", e.Name())
 		}
+	}
+	// A temp file left by a writer killed before its rename goes with the
+	// project's next Write, and with Remove.
+	stale := filepath.Join(root, "db.tmp-123")
+	os.WriteFile(stale, nil, 0o600)
+	if _, err := Find(root, k3); err != nil {
+		t.Errorf("Find beside a stale temp file: %v", err)
+	}
+	if err := Write(root, k3, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temp file after Write: %v", err)
+	}
+	os.WriteFile(stale, nil, 0o600)
+	Remove(root, "db")
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temp file after Remove: %v", err)
 	}
 }
 
