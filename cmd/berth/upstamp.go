@@ -167,13 +167,13 @@ func (c *composeEnv) upFacts(p *spec.Project, cs []reconciler.Container) (*upsta
 	for _, kind := range []struct{ dir, file string }{{"networks", "network.json"}, {"volumes", "meta.json"}} {
 		dir := c.g.stateDir(kind.dir)
 		facts = append(facts, [2]string{upstamp.KindList, dir})
-		names, err := readDirNames(dir)
-		if err != nil {
+		ents, err := os.ReadDir(dir)
+		if err != nil && !os.IsNotExist(err) {
 			return nil, err
 		}
-		for _, n := range names {
-			if !strings.HasPrefix(n, ".") {
-				facts = append(facts, [2]string{upstamp.KindFile, filepath.Join(dir, n, kind.file)})
+		for _, e := range ents {
+			if !strings.HasPrefix(e.Name(), ".") {
+				facts = append(facts, [2]string{upstamp.KindFile, filepath.Join(dir, e.Name(), kind.file)})
 			}
 		}
 	}
@@ -213,18 +213,6 @@ func shimPid(stateFile string) int {
 		return 0
 	}
 	return st.ShimPid
-}
-
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }
 
 // dropUpStamps removes the project's stamps: called by every command that
