@@ -23,6 +23,8 @@ type fakeDataplane struct {
 	busyPorts  map[string]bool // "tcp/8080" taken by "programs"
 	nextPort   uint16
 	fail       map[string]error
+	// onDeleteBridge, when set, sees each bridge deletion first.
+	onDeleteBridge func(name string)
 }
 
 func newFakeDataplane() *fakeDataplane {
@@ -50,6 +52,9 @@ func (f *fakeDataplane) ensureBridge(n *Network) error {
 }
 
 func (f *fakeDataplane) deleteBridge(name string) error {
+	if f.onDeleteBridge != nil {
+		f.onDeleteBridge(name)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	delete(f.bridges, name)
@@ -80,6 +85,9 @@ func (f *fakeDataplane) netnsAlive(path string) bool {
 func (f *fakeDataplane) deleteNetNS(path string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.err("deleteNetNS"); err != nil {
+		return err
+	}
 	delete(f.netns, path)
 	delete(f.defaults, path)
 	return nil

@@ -214,6 +214,11 @@ type Networks interface {
 	// what derives from all of them (peers' hosts files, port rules)
 	// redone once: down.
 	DeleteSandboxes(ctx context.Context, ids []string) error
+	// Teardown is DeleteSandboxes(sandboxes) and then RemoveNetwork of
+	// each of networks, with the kernel's slow deletions overlapped:
+	// down. It returns the error of each network that stays, and the
+	// sandboxes' error.
+	Teardown(ctx context.Context, sandboxes, networks []string) (map[string]error, error)
 	// ReleasePorts unpublishes sandbox id's host ports: a stopped container
 	// holds none, as with Docker; EnsureSandbox publishes them again. A
 	// missing sandbox succeeds.

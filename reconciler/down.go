@@ -76,19 +76,28 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 			errs = append(errs, err)
 		}
 	}
-	// The sandboxes go in one batch, alongside the removal of the
-	// containers: once every container has stopped, nothing uses them.
-	var sbs []string
+	// The sandboxes and the networks go in one teardown, alongside the
+	// removal of the containers: once every container has stopped,
+	// nothing uses them.
+	var sbs, nets []string
 	var sbErr error
+	var netErrs map[string]error
+	var netDone []func(string, error)
 	sbDone := make(chan struct{})
 	batched := e.Deps.Networks != nil && len(errs) == 0
 	if batched {
 		if sbs, err = e.projectSandboxes(ctx, project, cs); err != nil {
 			return err
 		}
+		if nets, err = e.projectNetworks(ctx, project, p); err != nil {
+			return err
+		}
+		for _, n := range nets {
+			netDone = append(netDone, tr.emit("Network", n, "Removing"))
+		}
 		go func() {
 			defer close(sbDone)
-			sbErr = e.Deps.Networks.DeleteSandboxes(ctx, sbs)
+			netErrs, sbErr = e.Deps.Networks.Teardown(ctx, sbs, nets)
 		}()
 	} else {
 		close(sbDone)
@@ -118,6 +127,22 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 	}
 	g.Wait()
 	<-sbDone
+	if batched {
+		if sbErr != nil {
+			errs = append(errs, fmt.Errorf("remove sandboxes: %w", sbErr))
+		} else if e.Store != nil {
+			for _, id := range sbs {
+				e.Store.ForgetSandbox(id)
+			}
+		}
+		for i, n := range nets {
+			err := netErrs[n]
+			netDone[i]("Removed", err)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("remove network %s: %w", n, err))
+			}
+		}
+	}
 	if len(errs) > 0 {
 		// Some container did not stop or go: only the sandboxes of those
 		// that went are surely unused.
@@ -133,39 +158,6 @@ func (e *Executor) Down(ctx context.Context, project string, p *spec.Project, o 
 	}
 	if !o.RemoveVolumes {
 		errs = append(errs, e.releaseAnonymous(ctx, project)...)
-	}
-	if e.Deps.Networks != nil {
-		if sbErr != nil {
-			errs = append(errs, fmt.Errorf("remove sandboxes: %w", sbErr))
-		} else if e.Store != nil {
-			for _, id := range sbs {
-				e.Store.ForgetSandbox(id)
-			}
-		}
-		nets, err := e.Deps.Networks.ListNetworks(ctx, project)
-		if err != nil {
-			return fmt.Errorf("down %s: list networks: %w", project, err)
-		}
-		external := map[string]bool{}
-		if p != nil {
-			for _, n := range p.Networks {
-				if n.External {
-					external[n.Name] = true
-				}
-			}
-		}
-		sort.Strings(nets)
-		for _, n := range nets {
-			if external[n] {
-				continue
-			}
-			done := tr.emit("Network", n, "Removing")
-			err := e.Deps.Networks.RemoveNetwork(ctx, n)
-			done("Removed", err)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("remove network %s: %w", n, err))
-			}
-		}
 	}
 	if o.RemoveVolumes && e.Deps.Volumes != nil {
 		var keep []string
@@ -290,6 +282,31 @@ func (e *Executor) releaseAnonymous(ctx context.Context, project string) []error
 		errs = append(errs, fmt.Errorf("down %s: release anonymous volumes: %w", project, p))
 	}
 	return errs
+}
+
+// projectNetworks names the project's networks that down removes: all
+// but the external ones, sorted.
+func (e *Executor) projectNetworks(ctx context.Context, project string, p *spec.Project) ([]string, error) {
+	nets, err := e.Deps.Networks.ListNetworks(ctx, project)
+	if err != nil {
+		return nil, fmt.Errorf("down %s: list networks: %w", project, err)
+	}
+	external := map[string]bool{}
+	if p != nil {
+		for _, n := range p.Networks {
+			if n.External {
+				external[n.Name] = true
+			}
+		}
+	}
+	var out []string
+	for _, n := range nets {
+		if !external[n] {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // projectSandboxes names every sandbox of the project: those netplug finds

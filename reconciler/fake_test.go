@@ -380,7 +380,7 @@ type fakeNetworks struct {
 	sandboxes map[string]SandboxRequest
 	onEnsure  func(id string) error
 	released  []string // ReleasePorts calls, in order
-	batches   int      // DeleteSandboxes calls
+	batches   int      // DeleteSandboxes calls (Teardown's too)
 }
 
 func newFakeNetworks() *fakeNetworks {
@@ -461,6 +461,19 @@ func (f *fakeNetworks) DeleteSandboxes(ctx context.Context, ids []string) error 
 		delete(f.sandboxes, id)
 	}
 	return nil
+}
+
+func (f *fakeNetworks) Teardown(ctx context.Context, sandboxes, networks []string) (map[string]error, error) {
+	if err := f.DeleteSandboxes(ctx, sandboxes); err != nil {
+		return nil, err
+	}
+	errs := map[string]error{}
+	for _, n := range networks {
+		if err := f.RemoveNetwork(ctx, n); err != nil {
+			errs[n] = err
+		}
+	}
+	return errs, nil
 }
 
 func (f *fakeNetworks) ListSandboxes(ctx context.Context, project string) ([]string, error) {

@@ -158,6 +158,10 @@ func (a Networks) DeleteSandboxes(ctx context.Context, ids []string) error {
 	return err
 }
 
+func (a Networks) Teardown(ctx context.Context, sandboxes, networks []string) (map[string]error, error) {
+	return a.M.Teardown(ctx, sandboxes, networks)
+}
+
 // ListSandboxes returns the sandboxes named like the project's containers
 // whose endpoints are all on the project's networks. (The reconciler also
 // records the sandboxes it makes in the project state dir; this catches
