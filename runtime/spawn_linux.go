@@ -260,7 +260,9 @@ func startBerthInit(s *spawned, cfg *initConfig, p *preparedProcess, ns Namespac
 	defer syncW.Close()
 	cmd := exec.Command("/proc/self/exe")
 	cmd.Args = append([]string{"berth-init", "--"}, p.cfg.Args...)
-	cmd.Env = []string{reexecEnv + "=init", initSpecEnv + "=" + string(spec)}
+	// One P, as the shim: berth-init forwards signals and reaps, and
+	// more Ps only add threads, each woken and ended at exit.
+	cmd.Env = []string{reexecEnv + "=init", initSpecEnv + "=" + string(spec), "GOMAXPROCS=1"}
 	cmd.ExtraFiles = []*os.File{syncR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if ns.PID == "" {
