@@ -26,8 +26,11 @@ type initConfig struct {
 	NewIPC         bool              `json:"newIPC,omitempty"`
 	HostIPC        bool              `json:"hostIPC,omitempty"` // bind the host's /dev/shm
 	Sysctls        map[string]string `json:"sysctls,omitempty"`
-	Init           bool              `json:"init,omitempty"` // berth runs as pid 1 and forks the process
-	Process        processConfig     `json:"process"`
+	Init           bool              `json:"init,omitempty"` // an init runs as pid 1 and forks the process
+	// InitPath is the host's static init binary for Init (tini), run from
+	// an fd opened before the pivot; "" runs berth-init.
+	InitPath string        `json:"initPath,omitempty"`
+	Process  processConfig `json:"process"`
 }
 
 // processConfig is the process to run, for init and for exec.

@@ -160,49 +160,72 @@ func TestStopGraceThenKill(t *testing.T) {
 }
 
 func TestInitForwardsSignals(t *testing.T) {
-	r := newTestRuntime(t)
-	ctx := context.Background()
-	st, err := r.Create(ctx, Spec{Image: "busybox", Init: true,
-		Cmd: []string{"sh", "-c", "trap 'echo got-usr1; exit 9' USR1; echo pid=$$; (sleep 1000 &) ; while true; do sleep 0.05; done"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(ctx, st.ID); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, r, st.ID, "pid=")
-	if err := r.Kill(ctx, st.ID, syscall.SIGUSR1); err != nil {
-		t.Fatal(err)
-	}
-	es, err := r.Wait(ctx, st.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := logsOf(t, r, st.ID)
-	if es.Code != 9 || !strings.Contains(out, "got-usr1") {
-		t.Errorf("exit %d logs %q", es.Code, out)
-	}
-	if strings.Contains(out, "pid=1\n") {
-		t.Errorf("with init the process must not be pid 1: %q", out)
-	}
+	eachInit(t, func(t *testing.T, r *Runtime, _ string) {
+		ctx := context.Background()
+		st, err := r.Create(ctx, Spec{Image: "busybox", Init: true,
+			Cmd: []string{"sh", "-c", "trap 'echo got-usr1; exit 9' USR1; echo pid=$$; (sleep 1000 &) ; while true; do sleep 0.05; done"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx, st.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, r, st.ID, "pid=")
+		if err := r.Kill(ctx, st.ID, syscall.SIGUSR1); err != nil {
+			t.Fatal(err)
+		}
+		es, err := r.Wait(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := logsOf(t, r, st.ID)
+		if es.Code != 9 || !strings.Contains(out, "got-usr1") {
+			t.Errorf("exit %d logs %q", es.Code, out)
+		}
+		if strings.Contains(out, "pid=1\n") {
+			t.Errorf("with init the process must not be pid 1: %q", out)
+		}
+		// SIGTERM reaches the process too (a stop), and the exit is its own.
+		st, err = r.Create(ctx, Spec{Image: "busybox", Init: true, Cmd: []string{"sh", "-c", "trap 'exit 3' TERM; echo up; sleep 1000 & wait"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(ctx, st.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitLog(t, r, st.ID, "up")
+		grace := 10 * time.Second
+		started := time.Now()
+		if err := r.Stop(ctx, st.ID, &grace); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Inspect(ctx, st.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.ExitCode != 3 || time.Since(started) > 5*time.Second {
+			t.Errorf("stop: exit %d after %v, want 3 from the TERM trap", got.ExitCode, time.Since(started))
+		}
+	})
 }
 
-// berth-init does the first process's steps itself: the same masks,
-// read-only rootfs, user and terminal as without it, and it shows as
-// berth-init.
+// The init does (or is started after) the first process's steps: the same
+// masks, read-only rootfs, user and terminal as without it, and it shows as
+// pid 1.
 func TestInitKeepsTheContainerShape(t *testing.T) {
-	r := newTestRuntime(t)
-	script := `tty; id -u; cat /proc/1/comm; cat /proc/kcore | wc -c; touch /x 2>/dev/null || echo ro; ` +
-		`grep -c . /proc/1/cmdline >/dev/null && tr '\0' ' ' </proc/1/cmdline; echo`
-	_, es, out := run(t, r, Spec{Init: true, Tty: true, ReadOnly: true, User: "65534", Cmd: []string{"sh", "-c", script}})
-	if es.Code != 0 {
-		t.Fatalf("exit %d: %q", es.Code, out)
-	}
-	for _, want := range []string{"/dev/pts/", "65534", "berth-init", "\n0\r\n", "ro", "berth-init -- sh -c"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q: %q", want, out)
+	eachInit(t, func(t *testing.T, r *Runtime, comm string) {
+		script := `tty; id -u; cat /proc/1/comm; cat /proc/kcore | wc -c; touch /x 2>/dev/null || echo ro; ` +
+			`grep -c . /proc/1/cmdline >/dev/null && tr '\0' ' ' </proc/1/cmdline; echo`
+		_, es, out := run(t, r, Spec{Init: true, Tty: true, ReadOnly: true, User: "65534", Cmd: []string{"sh", "-c", script}})
+		if es.Code != 0 {
+			t.Fatalf("exit %d: %q", es.Code, out)
 		}
-	}
+		for _, want := range []string{"/dev/pts/", "65534", comm + "\r\n", "\n0\r\n", "ro", " -- sh -c"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("output lacks %q: %q", want, out)
+			}
+		}
+	})
 }
 
 func waitLog(t *testing.T, r *Runtime, id, want string) {

@@ -71,6 +71,21 @@ func (w slogWriter) Write(p []byte) (int, error) {
 // parent; cleanup removes every container and the cgroup parent.
 func newTestRuntime(t *testing.T) *Runtime {
 	t.Helper()
+	return newTestRuntimeInit(t, "")
+}
+
+// eachInit runs f with each pid 1 of Spec.Init: berth's own, and tini
+// (Debian's tini package; CI installs it). comm is its /proc/1/comm.
+func eachInit(t *testing.T, f func(t *testing.T, r *Runtime, comm string)) {
+	t.Run("berth-init", func(t *testing.T) { f(t, newTestRuntimeInit(t, BuiltinInit), "berth-init") })
+	t.Run("tini", func(t *testing.T) {
+		testenv.RequireFile(t, "/usr/bin/tini-static", "apt-get install tini")
+		f(t, newTestRuntimeInit(t, "/usr/bin/tini-static"), "tini-static")
+	})
+}
+
+func newTestRuntimeInit(t *testing.T, initPath string) *Runtime {
+	t.Helper()
 	lower := busybox(t)
 	b := make([]byte, 4)
 	rand.Read(b)
@@ -81,6 +96,7 @@ func newTestRuntime(t *testing.T) *Runtime {
 		Images:       &fakeImages{lower: lower, cfg: ImageConfig{Cmd: []string{"sh"}, Env: []string{"PATH=" + defaultPath}}},
 		Logger:       slog.New(slog.NewTextHandler(slogWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CgroupParent: parent,
+		InitPath:     initPath,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,4 +23,10 @@ type Options struct {
 	// Exe is the binary re-executed as shim, init and exec helper; it must
 	// call Reexec at the top of main. Default /proc/self/exe.
 	Exe string
+	// InitPath is the pid 1 of a container with Spec.Init: a statically
+	// linked tini (Docker's docker-init), run with `-s --` before the
+	// process. Empty: the first of DefaultInitPaths found; BuiltinInit, or
+	// none found: berth-init (Exe's own: a Go process, which costs far
+	// more CPU to start and to end; see runtime/doc.go).
+	InitPath string
 }

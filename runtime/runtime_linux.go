@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ type Runtime struct {
 	log          *slog.Logger
 	cgroupParent string
 	exe          string
+	// initPath resolves Options.InitPath once, when a container with
+	// Spec.Init first starts: "" = berth-init.
+	initPath func() (string, error)
 }
 
 // New opens (creating if needed) the root and run dirs and reconciles the
@@ -54,6 +58,7 @@ func New(opts Options) (*Runtime, error) {
 	if r.exe == "" {
 		r.exe = defaultExe()
 	}
+	r.initPath = sync.OnceValues(func() (string, error) { return ResolveInitPath(opts.InitPath) })
 	for _, d := range []string{r.root, r.runDir} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
 			return nil, fmt.Errorf("runtime dir: %w", err)
@@ -492,6 +497,12 @@ func (r *Runtime) refreshLocked(id string) (*State, error) {
 // starts up (a Go start-up: milliseconds that this process would otherwise
 // spend waiting), tells the shim on fd 4, and reads its one-line result.
 func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manager, err error) {
+	var initPath string
+	if st.Spec.Init {
+		if initPath, err = r.initPath(); err != nil {
+			return res, 0, nil, err
+		}
+	}
 	rp, wp, err := os.Pipe()
 	if err != nil {
 		return res, 0, nil, err
@@ -512,6 +523,9 @@ func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manag
 	defer shimLog.Close()
 	cmd := exec.Command(r.exe, "berth-shim", st.Dir)
 	cmd.Env = []string{reexecEnv + "=shim", "PATH=" + defaultPath, "GOMAXPROCS=1", "GOGC=50"}
+	if initPath != "" {
+		cmd.Env = append(cmd.Env, initPathEnv+"="+initPath)
+	}
 	if os.Getenv("BERTH_TRACE_START") != "" {
 		// The shim logs its start-up milestones to shim.log, relative to now.
 		cmd.Env = append(cmd.Env, "_BERTH_T0="+strconv.FormatInt(time.Now().UnixNano(), 10))

@@ -146,6 +146,9 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		report(shimResult{Error: err.Error(), ExitCode: 125})
 		return 125, err
 	}
+	if cfg.Init {
+		cfg.InitPath = os.Getenv(initPathEnv)
+	}
 	logw, err := openLogWriter(st.LogPath, spec.Log)
 	if err != nil {
 		report(shimResult{Error: err.Error(), ExitCode: 125})

@@ -130,7 +130,7 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, cgroup func(
 		return fail(125, err)
 	}
 	traceStart("cgroup ready")
-	if cfg.Init {
+	if cfg.Init && cfg.InitPath == "" {
 		return startBerthInit(s, cfg, p, ns, stdio, slave, dirs)
 	}
 	// The child's copy of the shim's end must not keep its pipe open.
@@ -176,7 +176,18 @@ func spawnOnThread(cfg *initConfig, ns Namespaces, stdio *stdioSet, cgroup func(
 	}
 	// Only stdio crosses the execve.
 	prog.add("close other files", unix.SYS_CLOSE_RANGE, 3, ^uintptr(0)>>32, unix.CLOSE_RANGE_CLOEXEC)
-	if err := execOp(prog, p); err != nil {
+	if cfg.Init {
+		// The init binary is the host's: opened now, run after the
+		// pivot from its fd (closed by the exec).
+		f, err := os.Open(cfg.InitPath)
+		if err != nil {
+			return fail(125, fmt.Errorf("init: %w", err))
+		}
+		defer f.Close()
+		if err := initExecOp(prog, p, f); err != nil {
+			return fail(125, err)
+		}
+	} else if err := execOp(prog, p); err != nil {
 		return fail(125, err)
 	}
 	traceStart("program")
@@ -228,6 +239,28 @@ func execOp(prog *sysProgram, p *preparedProcess) error {
 		return err
 	}
 	prog.add("exec "+p.cfg.Args[0], unix.SYS_EXECVE, path, argv, envv)
+	return nil
+}
+
+// initExecOp appends the execve of the init binary open as f (tini),
+// which forks the process, stays pid 1, forwards signals to it and reaps
+// every zombie. -s makes it a subreaper when it is not pid 1 (a shared
+// pid namespace). The process keeps its own argv[0]; tini finds it on
+// the process's PATH, as prepareProcess did.
+func initExecOp(prog *sysProgram, p *preparedProcess, f *os.File) error {
+	empty, err := prog.str("")
+	if err != nil {
+		return err
+	}
+	argv, err := prog.strv(append([]string{"tini", "-s", "--"}, p.cfg.Args...))
+	if err != nil {
+		return err
+	}
+	envv, err := prog.strv(p.env)
+	if err != nil {
+		return err
+	}
+	prog.add("exec init "+f.Name(), unix.SYS_EXECVEAT, f.Fd(), empty, argv, envv, unix.AT_EMPTY_PATH)
 	return nil
 }
 

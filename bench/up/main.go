@@ -158,7 +158,14 @@ func run(bin string, n, rounds int, podman bool) error {
 		return err
 	}
 
-	fmt.Printf("berth, %d busybox services, median of %d:\n", n, rounds)
+	pid1, err := runtime.ResolveInitPath(os.Getenv("BERTH_INIT_PATH"))
+	if err != nil {
+		return err
+	}
+	if pid1 == "" {
+		pid1 = "berth-init (no tini found)"
+	}
+	fmt.Printf("berth, %d busybox services (init: true runs %s), median of %d:\n", n, pid1, rounds)
 	fmt.Printf("  up -d from nothing   %8.3fs\n", median(ups).Seconds())
 	fmt.Printf("  no-op up -d          %8.3fs\n", median(noops).Seconds())
 	fmt.Printf("  down                 %8.3fs\n", median(downs).Seconds())

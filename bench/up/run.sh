@@ -11,6 +11,11 @@ SERVICES=${SERVICES:-20}
 ROUNDS=${ROUNDS:-3}
 PODMAN=${PODMAN:-0}
 
+# tini is berth's init for init: true (README); BERTH_INIT_PATH=builtin
+# measures berth's own.
+if [ ! -x /usr/bin/tini-static ]; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini >/dev/null
+fi
 if [ "$PODMAN" = 1 ] && ! command -v podman-compose >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman podman-compose >/dev/null
 fi

@@ -93,6 +93,9 @@ func (g *globalOptions) openRuntime() (*runtime.Runtime, *image.Store, error) {
 		RunDir: g.runDir(),
 		Images: runtimeImages{store: store},
 		Logger: g.logger(),
+		// "builtin", or a statically linked tini; default: tini-static
+		// when installed (runtime.DefaultInitPaths).
+		InitPath: os.Getenv("BERTH_INIT_PATH"),
 	})
 	if err != nil {
 		return nil, nil, err
