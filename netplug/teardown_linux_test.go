@@ -53,3 +53,40 @@ func TestIntegrationTeardown(t *testing.T) {
 		t.Fatalf("second teardown: %v, %v", netErrs, err)
 	}
 }
+
+// ReleaseNetNS drops only the namespace handle: the kernel takes the
+// veth with the namespace, the sandbox's state stays until Teardown, and
+// a sandbox released but not torn down is made anew by CreateSandbox.
+func TestIntegrationReleaseNetNS(t *testing.T) {
+	it := newITest(t)
+	it.network("rla", false)
+	s := it.sandbox("rl1", map[string][]string{"rla": {"one"}})
+	it.sandbox("rl2", map[string][]string{"rla": {"two"}})
+	for range 2 { // the second time: nothing left to release, still fine
+		if err := it.m.ReleaseNetNS(it.ctx, "rl1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(s.NetNSPath); !os.IsNotExist(err) {
+		t.Errorf("namespace handle after release: %v", err)
+	}
+	eventually(t, "veth gone with the namespace", func() error {
+		if _, err := netlink.LinkByName(s.Endpoints[0].HostVeth); err == nil {
+			return errors.New("still there")
+		}
+		return nil
+	})
+	if _, err := it.m.Sandbox(it.ctx, "rl1"); err != nil {
+		t.Errorf("state after release: %v", err)
+	}
+	again, err := it.m.CreateSandbox(it.ctx, "rl1", SandboxSpec{Hostname: "rl1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(again.NetNSPath); err != nil {
+		t.Errorf("released sandbox not made anew: %v", err)
+	}
+	if netErrs, err := it.m.Teardown(it.ctx, []string{"rl1", "rl2"}, []string{"rla"}); err != nil || len(netErrs) != 0 {
+		t.Fatalf("teardown: %v, %v", netErrs, err)
+	}
+}

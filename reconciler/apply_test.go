@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -307,8 +308,22 @@ func TestDownLeavesNothing(t *testing.T) {
 	w.rt.Create(context.Background(), runtimeSpec{Name: "demo-web-run-1", Labels: map[string]string{LabelProject: "demo", LabelService: "web", LabelOneoff: "True"}})
 	w.rt.Create(context.Background(), runtimeSpec{Name: "demo-gone-1", Labels: map[string]string{LabelProject: "demo", LabelService: "gone", LabelNumber: "1"}})
 	w.rt.Calls()
+	sandboxes, _ := w.nets.ListSandboxes(context.Background(), "demo")
+	// Each container's namespace is released once it has stopped (the
+	// kernel deletes it while the others stop).
+	w.nets.onRelease = func(id string) {
+		cs, _ := w.rt.List(context.Background(), "demo")
+		for _, c := range cs {
+			if c.Name == id && c.Running() {
+				t.Errorf("namespace of %s released while it runs", id)
+			}
+		}
+	}
 	if err := e.Down(context.Background(), "demo", p, DownOptions{RemoveVolumes: true}); err != nil {
 		t.Fatal(err)
+	}
+	if got := slices.Sorted(slices.Values(w.nets.releasedNS)); len(sandboxes) == 0 || !slices.Equal(got, sandboxes) {
+		t.Errorf("namespaces released %v, want every sandbox %v", got, sandboxes)
 	}
 	if n := len(ids(t, w)); n != 0 {
 		t.Errorf("%d containers left", n)

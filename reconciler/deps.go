@@ -214,6 +214,10 @@ type Networks interface {
 	// what derives from all of them (peers' hosts files, port rules)
 	// redone once: down.
 	DeleteSandboxes(ctx context.Context, ids []string) error
+	// ReleaseNetNS drops the handle of sandbox id's namespace once nothing
+	// runs in it, so that the kernel deletes it while down goes on; the
+	// sandbox itself goes later (Teardown). A missing one succeeds.
+	ReleaseNetNS(ctx context.Context, id string) error
 	// Teardown is DeleteSandboxes(sandboxes) and then RemoveNetwork of
 	// each of networks, with the kernel's slow deletions overlapped:
 	// down. It returns the error of each network that stays, and the

@@ -381,6 +381,10 @@ type fakeNetworks struct {
 	onEnsure  func(id string) error
 	released  []string // ReleasePorts calls, in order
 	batches   int      // DeleteSandboxes calls (Teardown's too)
+	// releasedNS are the sandboxes whose namespace ReleaseNetNS dropped,
+	// in order; onRelease sees each first.
+	releasedNS []string
+	onRelease  func(id string)
 }
 
 func newFakeNetworks() *fakeNetworks {
@@ -459,6 +463,18 @@ func (f *fakeNetworks) DeleteSandboxes(ctx context.Context, ids []string) error 
 	f.batches++
 	for _, id := range ids {
 		delete(f.sandboxes, id)
+	}
+	return nil
+}
+
+func (f *fakeNetworks) ReleaseNetNS(ctx context.Context, id string) error {
+	if f.onRelease != nil {
+		f.onRelease(id)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sandboxes[id]; ok {
+		f.releasedNS = append(f.releasedNS, id)
 	}
 	return nil
 }

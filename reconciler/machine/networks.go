@@ -158,6 +158,10 @@ func (a Networks) DeleteSandboxes(ctx context.Context, ids []string) error {
 	return err
 }
 
+func (a Networks) ReleaseNetNS(ctx context.Context, id string) error {
+	return a.M.ReleaseNetNS(ctx, id)
+}
+
 func (a Networks) Teardown(ctx context.Context, sandboxes, networks []string) (map[string]error, error) {
 	return a.M.Teardown(ctx, sandboxes, networks)
 }
