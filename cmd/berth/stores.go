@@ -88,19 +88,35 @@ func (g *globalOptions) openRuntime() (*runtime.Runtime, *image.Store, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	initPath, err := initPathOption()
+	if err != nil {
+		return nil, nil, err
+	}
 	rt, err := runtime.New(runtime.Options{
-		Root:   g.stateDir("containers"),
-		RunDir: g.runDir(),
-		Images: runtimeImages{store: store},
-		Logger: g.logger(),
-		// "builtin", or a statically linked tini; default: tini-static
-		// when installed (runtime.DefaultInitPaths).
-		InitPath: os.Getenv("BERTH_INIT_PATH"),
+		Root:     g.stateDir("containers"),
+		RunDir:   g.runDir(),
+		Images:   runtimeImages{store: store},
+		Logger:   g.logger(),
+		InitPath: initPath,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return rt, store, nil
+}
+
+// initPathOption is $BERTH_INIT_PATH, checked: "builtin", or a
+// statically linked tini; empty for the default (tini-static when
+// installed, runtime.DefaultInitPaths).
+func initPathOption() (string, error) {
+	p := os.Getenv("BERTH_INIT_PATH")
+	if p == "" {
+		return "", nil
+	}
+	if _, err := runtime.ResolveInitPath(p); err != nil {
+		return "", fmt.Errorf("BERTH_INIT_PATH: %w", err)
+	}
+	return p, nil
 }
 
 // openNetworks opens the network state (<root>/networks).

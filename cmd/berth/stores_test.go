@@ -154,3 +154,22 @@ func TestStoresInUseFollowContainers(t *testing.T) {
 		t.Errorf("remove the volume after its container: %v", err)
 	}
 }
+
+func TestInitPathOption(t *testing.T) {
+	for _, c := range []struct{ env, err string }{
+		{"", ""},
+		{"builtin", ""},
+		{"/bin/ls", "BERTH_INIT_PATH: invalid argument: init /bin/ls: dynamically linked"},
+		{"/no/such/init", "BERTH_INIT_PATH: invalid argument: init /no/such/init"},
+	} {
+		t.Setenv("BERTH_INIT_PATH", c.env)
+		got, err := initPathOption()
+		if c.err == "" {
+			if err != nil || got != c.env {
+				t.Errorf("%q: %q, %v", c.env, got, err)
+			}
+		} else if err == nil || !strings.HasPrefix(err.Error(), c.err) {
+			t.Errorf("%q: %v, want %q", c.env, err, c.err)
+		}
+	}
+}
