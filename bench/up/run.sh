@@ -16,8 +16,10 @@ PODMAN=${PODMAN:-0}
 if [ ! -x /usr/bin/tini-static ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends tini >/dev/null
 fi
-if [ "$PODMAN" = 1 ] && ! command -v podman-compose >/dev/null; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman podman-compose >/dev/null
+# catatonit is podman's init for init: true (a Recommends of podman, so
+# not there with --no-install-recommends: podman run --init then fails).
+if [ "$PODMAN" = 1 ] && { ! command -v podman-compose >/dev/null || [ ! -e /usr/libexec/podman/catatonit ]; }; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman podman-compose catatonit >/dev/null
 fi
 
 bin=$(mktemp -d /var/tmp/berth-bench-up.XXXXXX)
