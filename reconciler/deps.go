@@ -119,6 +119,14 @@ type Pauser interface {
 	Unpause(ctx context.Context, id string) error
 }
 
+// Prestarter is an optional ability of Containers: keeping what a start
+// needs ready ahead of it (the runtime's spare shim) until ctx ends or
+// stop is called. The supervisor keeps one: its starts are restarts, one
+// at a time, where every millisecond shows.
+type Prestarter interface {
+	KeepReady(ctx context.Context) (stop func())
+}
+
 // LogLine is one line of a container's output.
 type LogLine struct {
 	Stream string // "stdout" or "stderr"

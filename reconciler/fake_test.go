@@ -96,6 +96,21 @@ type fakeRuntime struct {
 	onExec   func(name string, args []string) (ExecResult, error)
 	// exitOnStart makes a container exit at once with this code on start.
 	exitOnStart map[string]int
+	// kept counts KeepReady calls and stops their stop calls.
+	kept, stops int
+}
+
+// KeepReady makes the fake a Prestarter: it counts what the supervisor
+// asks for.
+func (f *fakeRuntime) KeepReady(ctx context.Context) func() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.kept++
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.stops++
+	}
 }
 
 func newFakeRuntime(clock Clock) *fakeRuntime {

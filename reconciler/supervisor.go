@@ -86,6 +86,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.Exec.Monitor.onChange = func(string, HealthStatus) { s.Enqueue() }
 	defer s.Exec.Monitor.Close()
+	if p, ok := s.Exec.Deps.Containers.(Prestarter); ok {
+		defer p.KeepReady(ctx)()
+	}
 	s.Enqueue()
 	for {
 		select {

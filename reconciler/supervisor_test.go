@@ -25,6 +25,29 @@ func runSupervisor(t *testing.T, e *Executor, p *spec.Project) (*Supervisor, fun
 	return s, func() { cancel(); <-done }
 }
 
+// The supervisor keeps the runtime ready for restarts (a spare shim)
+// while it runs, and lets go of it when it ends.
+func TestSupervisorKeepsReady(t *testing.T) {
+	w := newWorld("busybox:latest")
+	e := w.executor(t, "demo")
+	p := project(svc("web", restart(spec.RestartAlways, 0)))
+	up(t, e, p, PlanOptions{})
+	s, stop := runSupervisor(t, e, p)
+	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
+	counts := func() (int, int) {
+		w.rt.mu.Lock()
+		defer w.rt.mu.Unlock()
+		return w.rt.kept, w.rt.stops
+	}
+	if kept, stops := counts(); kept != 1 || stops != 0 {
+		t.Errorf("while supervising: KeepReady called %d times, stopped %d, want 1 and 0", kept, stops)
+	}
+	stop()
+	if kept, stops := counts(); kept != 1 || stops != 1 {
+		t.Errorf("after the supervisor ended: KeepReady called %d times, stopped %d, want 1 and 1", kept, stops)
+	}
+}
+
 func TestSupervisorBackoff(t *testing.T) {
 	w := newWorld("busybox:latest")
 	e := w.executor(t, "demo")

@@ -65,6 +65,14 @@ type shimResult struct {
 	ExitCode  int    `json:"exitCode,omitempty"`
 }
 
+// shimAssignment is the first thing the starting process tells the shim on
+// fd 4: the container it runs (a spare shim starts before that is known).
+type shimAssignment struct {
+	Dir      string `json:"dir"`
+	InitPath string `json:"initPath,omitempty"` // for Spec.Init: tini, or "" for berth-init
+	T0       int64  `json:"t0,omitempty"`       // BERTH_TRACE_START: when the start began (Unix ns)
+}
+
 // cgroupReady is what the starting process tells the shim on fd 4 once it
 // has made the container's cgroup (during the shim's own start-up): the
 // directory of each hierarchy to join, keyed by controller as the cgroups

@@ -25,7 +25,7 @@
 //
 // # Processes
 //
-//	CLI / supervisor ──fork+exec──▶ shim (berth re-executed, setsid, stdio → /dev/null, stderr → shim.log)
+//	CLI / supervisor ──fork+exec──▶ shim (berth re-executed, setsid, stdin → /dev/null, stdout/stderr → shim.log)
 //	  │ makes the cgroup             │  parent of the container's process; copies stdout/stderr to
 //	  │ meanwhile (fd 4)             │  <id>-json.log; empties the cgroup; records the exit
 //	                                 └──vfork (clone VM|VFORK|NEWPID) from a spawn thread, no exec──▶
@@ -51,9 +51,17 @@
 // a Go process's page tables on the path of every start. So no step of
 // the child may wait for the shim.
 //
-// The starting process makes the cgroup (stale one removed, limits, device
+// The starting process tells the shim its container on fd 4
+// (shimAssignment), makes the cgroup (stale one removed, limits, device
 // rules) while the shim's own Go start-up runs, and sends its directories
-// on the shim's fd 4 (cgroupReady); a failed start removes it there.
+// on fd 4 too (cgroupReady); a failed start removes it there.
+//
+// A long-lived starter (the supervisor) keeps one shim started ahead of
+// need (KeepSpareShim): started with no container, it waits on fd 4, so
+// a restart skips the fork, exec and Go start-up of a shim (≈ 15 ms of a
+// ≈ 45 ms restart here) and the spare is replaced after the start. An
+// unassigned spare exits when fd 4 reads end-of-file: when its keeper
+// retires it, or dies.
 //
 // # Start protocol (starter ↔ shim ↔ child), close-on-exec pipes
 //

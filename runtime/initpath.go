@@ -6,10 +6,6 @@ import (
 	"os"
 )
 
-// initPathEnv hands the resolved init path to the shim (its environment
-// is berth's own, never the container's).
-const initPathEnv = "_BERTH_INIT_PATH"
-
 // BuiltinInit as Options.InitPath always runs berth-init for Spec.Init.
 const BuiltinInit = "builtin"
 

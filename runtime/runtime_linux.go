@@ -10,10 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,7 +24,8 @@ import (
 
 // Runtime manages the containers under one root dir. It holds no state in
 // memory: every method reads the disk, so any number of processes may use
-// the same root at once (they serialise on per-container flocks).
+// the same root at once (they serialise on per-container flocks). The one
+// exception is a spare shim process (KeepSpareShim), which is not state.
 type Runtime struct {
 	root, runDir string
 	images       Images
@@ -36,6 +35,7 @@ type Runtime struct {
 	// initPath resolves Options.InitPath once, when a container with
 	// Spec.Init first starts: "" = berth-init.
 	initPath func() (string, error)
+	spares   spares
 }
 
 // New opens (creating if needed) the root and run dirs and reconciles the
@@ -493,63 +493,29 @@ func (r *Runtime) refreshLocked(id string) (*State, error) {
 	return st, nil
 }
 
-// spawnShim starts the shim, makes the container's cgroup while the shim
-// starts up (a Go start-up: milliseconds that this process would otherwise
-// spend waiting), tells the shim on fd 4, and reads its one-line result.
+// spawnShim starts the shim (or takes the spare, KeepSpareShim), tells it
+// its container, makes the container's cgroup while the shim starts up or
+// reads the container's config (milliseconds that this process would
+// otherwise spend waiting), tells the shim on fd 4, and reads its one-line
+// result.
 func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manager, err error) {
-	var initPath string
+	a := shimAssignment{Dir: st.Dir}
 	if st.Spec.Init {
-		if initPath, err = r.initPath(); err != nil {
+		if a.InitPath, err = r.initPath(); err != nil {
 			return res, 0, nil, err
 		}
 	}
-	rp, wp, err := os.Pipe()
-	if err != nil {
-		return res, 0, nil, err
-	}
-	defer rp.Close()
-	cgR, cgW, err := os.Pipe()
-	if err != nil {
-		wp.Close()
-		return res, 0, nil, err
-	}
-	defer cgW.Close()
-	shimLog, err := os.OpenFile(filepath.Join(st.Dir, "shim.log"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		wp.Close()
-		cgR.Close()
-		return res, 0, nil, err
-	}
-	defer shimLog.Close()
-	cmd := exec.Command(r.exe, "berth-shim", st.Dir)
-	cmd.Env = []string{reexecEnv + "=shim", "PATH=" + defaultPath, "GOMAXPROCS=1", "GOGC=50"}
-	if initPath != "" {
-		cmd.Env = append(cmd.Env, initPathEnv+"="+initPath)
-	}
 	if os.Getenv("BERTH_TRACE_START") != "" {
 		// The shim logs its start-up milestones to shim.log, relative to now.
-		cmd.Env = append(cmd.Env, "_BERTH_T0="+strconv.FormatInt(time.Now().UnixNano(), 10))
+		a.T0 = time.Now().UnixNano()
 	}
-	cmd.Stdout = shimLog
-	cmd.Stderr = shimLog
-	cmd.ExtraFiles = []*os.File{wp, cgR}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	wp.Close()
-	cgR.Close()
+	defer r.refillSpare()
+	p, err := r.assignShim(st, a)
 	if err != nil {
-		return res, 0, nil, fmt.Errorf("start shim: %w", err)
+		return res, 0, nil, err
 	}
-	// Reap the shim when it exits, in case this process lives on (the
-	// supervisor); if we exit first, the shim is re-parented.
-	go cmd.Wait()
-	// Who runs this container now, for a Start that finds this one killed
-	// before it recorded the run (killOrphanShim). Written before the
-	// cgroup message: a starter killed before this never sends that, and
-	// a shim that reads EOF instead starts nothing.
-	if start, err := procStartTime(cmd.Process.Pid); err == nil {
-		os.WriteFile(filepath.Join(st.Dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", cmd.Process.Pid, start), 0o600)
-	}
+	defer p.result.Close()
+	defer p.starter.Close()
 	var ready cgroupReady
 	if m, err = newCgroupManager(st.CgroupPath, st.Spec.Resources, st.Spec.Privileged); err != nil {
 		ready.Error = err.Error()
@@ -558,10 +524,9 @@ func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manag
 	} else {
 		ready.Paths = cgroupDirs(m)
 	}
-	// A shim that died already is seen below (no result): ignore EPIPE.
-	json.NewEncoder(cgW).Encode(ready)
-	cgW.Close()
-	data, err := io.ReadAll(rp)
+	json.NewEncoder(p.starter).Encode(ready)
+	p.starter.Close()
+	data, err := io.ReadAll(p.result)
 	if err != nil {
 		return res, 0, m, fmt.Errorf("read shim result: %w", err)
 	}
@@ -571,7 +536,39 @@ func (r *Runtime) spawnShim(st *State) (res shimResult, pid int, m cgroups.Manag
 	if err := json.Unmarshal(data, &res); err != nil {
 		return res, 0, m, fmt.Errorf("decode shim result %q: %w", data, err)
 	}
-	return res, cmd.Process.Pid, m, nil
+	return res, p.cmd.Process.Pid, m, nil
+}
+
+// assignShim gives the container of st to the spare shim, or to a new one
+// when there is no spare or it died.
+func (r *Runtime) assignShim(st *State, a shimAssignment) (*shimProc, error) {
+	if p := r.takeSpare(); p != nil {
+		if err := handOver(p, st, a); err == nil {
+			return p, nil
+		}
+		p.retire()
+	}
+	p, err := r.startShim(st.Dir)
+	if err != nil {
+		return nil, err
+	}
+	// A shim that died already is seen by the caller (no result): ignore
+	// EPIPE.
+	handOver(p, st, a)
+	return p, nil
+}
+
+// handOver records p as the shim of st's container and tells p so. Who
+// runs a container is recorded first, for a Start that finds this one
+// killed before it recorded the run (killOrphanShim): a starter killed
+// before this never assigns, and a shim that reads end-of-file instead
+// starts nothing.
+func handOver(p *shimProc, st *State, a shimAssignment) error {
+	pid := p.cmd.Process.Pid
+	if start, err := procStartTime(pid); err == nil {
+		os.WriteFile(filepath.Join(st.Dir, shimPidFile), fmt.Appendf(nil, "%d %d\n", pid, start), 0o600)
+	}
+	return p.assign(a)
 }
 
 // Wait blocks until the container is no longer running and returns how its

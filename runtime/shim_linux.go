@@ -34,7 +34,9 @@ func reexecMain(role string) {
 // shimMain supervises one run of a container: it starts its process in
 // the cgroup that the starter made, copies stdio to the log, waits, and
 // records the exit (exitRecord).
-// The result of the start goes to fd 3 (one JSON line), then fd 3 closes.
+// It learns its container on fd 4 (shimAssignment), then the cgroup
+// (cgroupReady). The result of the start goes to fd 3 (one JSON line),
+// then fd 3 closes.
 func shimMain() int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	result := os.NewFile(3, "result")
@@ -46,12 +48,26 @@ func shimMain() int {
 		result.Close()
 		result = nil
 	}
-	if len(os.Args) < 3 {
-		report(shimResult{Error: "shim: missing container dir", ExitCode: 125})
+	starterFile := os.NewFile(4, "starter")
+	starter := json.NewDecoder(starterFile)
+	var a shimAssignment
+	if err := starter.Decode(&a); err != nil {
+		// End-of-file: a spare shim retired, or a starter killed before
+		// it assigned this one. Nothing to report to.
+		return 0
+	}
+	if a.Dir == "" {
+		report(shimResult{Error: "shim: no container dir", ExitCode: 125})
 		return 125
 	}
-	dir := os.Args[2]
-	data, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err := logTo(filepath.Join(a.Dir, "shim.log")); err != nil {
+		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
+		return 125
+	}
+	if a.T0 != 0 {
+		os.Setenv("_BERTH_T0", strconv.FormatInt(a.T0, 10))
+	}
+	data, err := os.ReadFile(filepath.Join(a.Dir, "state.json"))
 	if err != nil {
 		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
 		return 125
@@ -61,8 +77,8 @@ func shimMain() int {
 		report(shimResult{Error: "shim: " + err.Error(), ExitCode: 125})
 		return 125
 	}
-	r := &Runtime{root: filepath.Dir(dir), log: log}
-	s := &shim{st: st, log: log}
+	r := &Runtime{root: filepath.Dir(a.Dir), log: log}
+	s := &shim{st: st, log: log, initPath: a.InitPath, starter: starter, starterFile: starterFile}
 	code, err := s.run(report)
 	if err != nil {
 		log.Info("shim", "container", st.ID, "err", err)
@@ -73,6 +89,22 @@ func shimMain() int {
 	}
 	traceStart("recorded")
 	return 0
+}
+
+// logTo makes path (the container's shim.log) this process's stdout and
+// stderr: a spare shim starts before it knows its container.
+func logTo(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, fd := range []int{1, 2} {
+		if err := unix.Dup3(int(f.Fd()), fd, 0); err != nil {
+			return fmt.Errorf("shim log: %w", err)
+		}
+	}
+	return nil
 }
 
 // shimPidFile holds "pid starttime" of the container's current shim,
@@ -125,9 +157,14 @@ func traceStart(what string) {
 const trimDelay = 2 * time.Second
 
 type shim struct {
-	st    *State
-	log   *slog.Logger
-	start uint64 // this process's start time: with its pid, names the run
+	st       *State
+	log      *slog.Logger
+	initPath string // for Spec.Init: tini, or "" for berth-init
+	// starter decodes fd 4 (starterFile), which still has the cgroup
+	// (cgroupReady) to say.
+	starter     *json.Decoder
+	starterFile *os.File
+	start       uint64 // this process's start time: with its pid, names the run
 
 	oom        bool
 	finishedAt time.Time
@@ -147,7 +184,7 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 		return 125, err
 	}
 	if cfg.Init {
-		cfg.InitPath = os.Getenv(initPathEnv)
+		cfg.InitPath = s.initPath
 	}
 	logw, err := openLogWriter(st.LogPath, spec.Log)
 	if err != nil {
@@ -171,13 +208,9 @@ func (s *shim) run(report func(shimResult)) (int, error) {
 	// v1 host) is left to Remove or the next start, off the path between
 	// the exit and its record. The starter removes it after a failed start.
 	starterCgroup := sync.OnceValues(func() (map[string]string, error) {
-		f := os.NewFile(4, "cgroup")
-		if f == nil {
-			return nil, errors.New("cgroup: no word from the starter")
-		}
-		defer f.Close()
+		defer s.starterFile.Close()
 		var ready cgroupReady
-		if err := json.NewDecoder(f).Decode(&ready); err != nil {
+		if err := s.starter.Decode(&ready); err != nil {
 			return nil, fmt.Errorf("cgroup: no word from the starter: %w", err)
 		}
 		if ready.Error != "" {

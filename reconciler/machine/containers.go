@@ -21,6 +21,7 @@ var (
 	_ reconciler.Pauser     = Containers{}
 	_ reconciler.Logger     = Containers{}
 	_ reconciler.Inspector  = Containers{}
+	_ reconciler.Prestarter = Containers{}
 )
 
 func notFound(err error) error {
@@ -49,6 +50,11 @@ func (a Containers) List(ctx context.Context, project string) ([]reconciler.Cont
 		out = append(out, FromState(st))
 	}
 	return out, nil
+}
+
+// KeepReady keeps a spare shim (runtime.KeepSpareShim).
+func (a Containers) KeepReady(ctx context.Context) (stop func()) {
+	return a.RT.KeepSpareShim(ctx)
 }
 
 func (a Containers) Inspect(ctx context.Context, id string) (reconciler.Container, error) {
