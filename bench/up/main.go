@@ -2,8 +2,9 @@
 // stack with images present: `up -d` from nothing, a no-op `up -d`,
 // `down`, and the time from a container's crash (SIGKILL of its pid 1) to
 // its restarted pid 1 running (first restart, under the detached
-// supervisor; seen the same way for both, as a new init process in
-// /proc); with -podman, the same stack under podman-compose side by side.
+// supervisor; seen the same way for both, as the exec of a new container
+// init in the kernel's process events); with -podman, the same stack
+// under podman-compose side by side.
 //
 // It needs root and busybox-static; run it through run.sh.
 package main
@@ -31,9 +32,10 @@ func main() {
 	berth := flag.String("berth", "berth", "berth binary")
 	services := flag.Int("services", 20, "services in the stack")
 	rounds := flag.Int("rounds", 3, "rounds; the median is printed")
+	crashes := flag.Int("crashes", 10, "containers crashed, one after the other, for the first restart; the median is printed")
 	podman := flag.Bool("podman", false, "also measure podman-compose")
 	flag.Parse()
-	if err := run(*berth, *services, *rounds, *podman); err != nil {
+	if err := run(*berth, *services, *rounds, *crashes, *podman); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/up:", err)
 		os.Exit(1)
 	}
@@ -77,7 +79,7 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func run(bin string, n, rounds int, podman bool) error {
+func run(bin string, n, rounds, crashes int, podman bool) error {
 	work, err := os.MkdirTemp("/var/tmp", "berth-bench-up.")
 	if err != nil {
 		return err
@@ -124,7 +126,7 @@ func run(bin string, n, rounds int, podman bool) error {
 		downs = append(downs, d)
 	}
 
-	// First restart: crash one container of a restart: always stack.
+	// First restarts: crash containers of a restart: always stack.
 	rt, err := runtime.New(runtime.Options{Root: filepath.Join(root, "containers"), RunDir: filepath.Join(work, "run")})
 	if err != nil {
 		return err
@@ -133,36 +135,30 @@ func run(bin string, n, rounds int, podman bool) error {
 	if err := berth("up", "-d"); err != nil {
 		return err
 	}
-	for r := 0; r < rounds; r++ {
-		st, err := rt.Inspect(context.Background(), "bench-s00-1")
+	restarts, err = firstRestarts(min(crashes, n), func(i int) (int, error) {
+		st, err := rt.Inspect(context.Background(), fmt.Sprintf("bench-s%02d-1", i))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		before := containerInits()
-		if err := syscall.Kill(st.Pid, syscall.SIGKILL); err != nil {
-			return fmt.Errorf("kill: %w", err)
-		}
-		crashed := time.Now()
-		d, err := newInit(before, crashed)
-		if err != nil {
-			return err
-		}
-		restarts = append(restarts, d)
+		return st.Pid, nil
+	}, func(i, pid int, crashed time.Time) error {
+		// When the state shows the new run (what ps shows).
 		for {
-			cur, err := rt.Inspect(context.Background(), "bench-s00-1")
-			if err == nil && cur.Status == runtime.StatusRunning && cur.Pid != st.Pid {
+			cur, err := rt.Inspect(context.Background(), fmt.Sprintf("bench-s%02d-1", i))
+			if err == nil && cur.Status == runtime.StatusRunning && cur.Pid != pid {
 				recorded = append(recorded, time.Since(crashed))
-				break
+				return nil
 			}
 			if time.Since(crashed) > 30*time.Second {
 				return fmt.Errorf("container not recorded as restarted within 30s")
 			}
 			time.Sleep(time.Millisecond)
 		}
-		// Let the backoff reset before the next crash.
-		time.Sleep(11 * time.Second)
+	})
+	if derr := berth("down"); err == nil {
+		err = derr
 	}
-	if err := berth("down"); err != nil {
+	if err != nil {
 		return err
 	}
 
@@ -173,7 +169,7 @@ func run(bin string, n, rounds int, podman bool) error {
 	if pid1 == "" {
 		pid1 = "berth-init (no tini found)"
 	}
-	fmt.Printf("berth, %d busybox services (init: true runs %s), median of %d:\n", n, pid1, rounds)
+	fmt.Printf("berth, %d busybox services (init: true runs %s), median of %d (restart: of %d crashes):\n", n, pid1, rounds, len(restarts))
 	fmt.Printf("  up -d from nothing   %8.3fs\n", median(ups).Seconds())
 	fmt.Printf("  no-op up -d          %8.3fs\n", median(noops).Seconds())
 	fmt.Printf("  down                 %8.3fs\n", median(downs).Seconds())
@@ -182,7 +178,7 @@ func run(bin string, n, rounds int, podman bool) error {
 	if !podman {
 		return nil
 	}
-	p, err := runPodman(work, tarPath, n, rounds)
+	p, err := runPodman(work, tarPath, n, rounds, crashes)
 	if err != nil {
 		return err
 	}
@@ -225,7 +221,7 @@ func podmanConf(dir string) (string, error) {
 // (restart: always; podman's cleanup process restarts it). podman-compose
 // exits 0 even when `podman run` fails, so every up is checked to have
 // left n containers running.
-func runPodman(work, tarPath string, n, rounds int) (*podmanTimes, error) {
+func runPodman(work, tarPath string, n, rounds, crashes int) (*podmanTimes, error) {
 	if _, err := exec.LookPath("podman-compose"); err != nil {
 		return nil, fmt.Errorf("podman-compose not installed (run.sh installs it with PODMAN=1)")
 	}
@@ -290,74 +286,59 @@ func runPodman(work, tarPath string, n, rounds int) (*podmanTimes, error) {
 	if err := running(); err != nil {
 		return nil, err
 	}
-	for r := 0; r < rounds; r++ {
-		out, err := exec.Command("podman", "inspect", "-f", "{{.State.Pid}}", "benchpc_s00_1").Output()
+	t.restarts, err = firstRestarts(min(crashes, n), func(i int) (int, error) {
+		out, err := exec.Command("podman", "inspect", "-f", "{{.State.Pid}}", fmt.Sprintf("benchpc_s%02d_1", i)).Output()
 		if err != nil {
-			return nil, fmt.Errorf("podman inspect: %w", err)
+			return 0, fmt.Errorf("podman inspect: %w", err)
 		}
 		var pid int
 		fmt.Sscan(string(out), &pid)
-		before := containerInits()
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			return nil, fmt.Errorf("kill: %w", err)
-		}
-		d, err := newInit(before, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		t.restarts = append(t.restarts, d)
-		time.Sleep(3 * time.Second)
+		return pid, nil
+	}, nil)
+	if err != nil {
+		return nil, err
 	}
 	return t, nil
 }
 
-// initArgs ends the command line of every container's pid 1 in this
-// stack, whichever init runs it: tini -s --, berth-init --, podman's
-// /run/podman-init --, each followed by the process's own arguments.
-const initArgs = "\x00--\x00sleep\x00100000\x00"
+// settle is how long the stack runs before the first crash, and the pause
+// between crashes: restarts are measured on a settled machine, not in the
+// tail of the up -d (or of the previous restart) before them.
+const settle = time.Second
 
-// containerInits returns the pids of the stack's container inits.
-func containerInits() map[string]bool {
-	out := map[string]bool{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		if isInit(e.Name()) {
-			out[e.Name()] = true
+// firstRestarts crashes containers 0..k-1 of a restart: always stack one
+// after the other (SIGKILL of the pid 1 that pid returns) and returns, for
+// each, the time from the kill to the exec of its restarted pid 1, as the
+// kernel stamped it (execEvents). Each is that container's first restart.
+// after, when set, runs after each restart (berth's recorded time).
+func firstRestarts(k int, pid func(i int) (int, error), after func(i, pid int, crashed time.Time) error) ([]time.Duration, error) {
+	ev, err := listenExecs()
+	if err != nil {
+		return nil, err
+	}
+	defer ev.Close()
+	var out []time.Duration
+	for i := 0; i < k; i++ {
+		time.Sleep(settle)
+		p, err := pid(i)
+		if err != nil {
+			return nil, err
 		}
-	}
-	return out
-}
-
-func isInit(pid string) bool {
-	b, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline"))
-	return err == nil && strings.Contains(string(b), initArgs)
-}
-
-// newInit waits until a container init that is not in before runs (has
-// exec'd), the same test for berth and podman: the crashed container's
-// restarted pid 1. /proc is listed every millisecond; only processes not
-// seen before are read.
-func newInit(before map[string]bool, crashed time.Time) (time.Duration, error) {
-	seen := map[string]bool{}
-	for pid := range before {
-		seen[pid] = true
-	}
-	for {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			pid := e.Name()
-			if seen[pid] || pid[0] < '0' || pid[0] > '9' {
-				continue
+		before := containerInits()
+		crashed, kill := time.Now(), monotonic()
+		if err := syscall.Kill(p, syscall.SIGKILL); err != nil {
+			return nil, fmt.Errorf("kill: %w", err)
+		}
+		at, err := ev.waitInit(before, kill, 30*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, at-kill)
+		if after != nil {
+			if err := after(i, p, crashed); err != nil {
+				return nil, err
 			}
-			if isInit(pid) {
-				return time.Since(crashed), nil
-			}
-			// Not (yet) an init: a process that has not exec'd shows its
-			// parent's command line, so it is read again next time.
 		}
-		if time.Since(crashed) > 30*time.Second {
-			return 0, fmt.Errorf("no restarted container process within 30s")
-		}
-		time.Sleep(time.Millisecond)
 	}
+	return out, nil
 }

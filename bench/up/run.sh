@@ -2,13 +2,15 @@
 # Project lifecycle benchmark (see main.go): a 20-service busybox stack
 # with berth, and with PODMAN=1 the same stack with Debian's podman and
 # podman-compose (installed here with apt, only then). Needs root and
-# busybox-static. SERVICES and ROUNDS tune it; NO_SHIM=1 leaves berth-shim
-# out (berth then re-executes itself).
+# busybox-static. SERVICES, ROUNDS and CRASHES (containers crashed for the
+# first restart) tune it; NO_SHIM=1 leaves berth-shim out (berth then
+# re-executes itself).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PATH:/usr/local/go/bin
 SERVICES=${SERVICES:-20}
 ROUNDS=${ROUNDS:-3}
+CRASHES=${CRASHES:-10}
 PODMAN=${PODMAN:-0}
 
 # tini is berth's init for init: true (README); BERTH_INIT_PATH=builtin
@@ -40,6 +42,6 @@ fi
 # container pays the full berth binary's start-up twice.
 [ "${NO_SHIM:-0}" = 1 ] || CGO_ENABLED=0 go build -o "$bin/berth-shim" ./runtime/cmd/berth-shim
 go build -o "$bin/upbench" ./bench/up
-flags=(-berth "$bin/berth" -services "$SERVICES" -rounds "$ROUNDS")
+flags=(-berth "$bin/berth" -services "$SERVICES" -rounds "$ROUNDS" -crashes "$CRASHES")
 [ "$PODMAN" = 1 ] && flags+=(-podman)
 "$bin/upbench" "${flags[@]}"
