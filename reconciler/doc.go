@@ -48,6 +48,21 @@
 // the user stopped (berth stop, kill, down) is never restarted: the intent is
 // recorded in the project state dir before the container is stopped.
 //
+// # What the supervisor learns of
+//
+// The supervisor waits on the runs it knows of (one exit wait per run) and
+// reconciles when one ends, when a health status changes, or when a
+// restart's delay is over. A run that another command began (berth start
+// after berth stop, berth restart) it learns of from a nudge: a datagram
+// on an abstract unix socket named after the project's state dir, which
+// the command sends when it releases the project lock
+// (Store.NudgeSupervisor). Without it the new run would be neither
+// healthchecked nor restarted.
+//
+// For its restarts the supervisor keeps the runtime ready (Prestarter: a
+// spare shim), so that a crash → restarted process takes ≈ 20 ms here
+// rather than ≈ 30 ms.
+//
 // # Two ways to stop
 //
 // The supervisor distinguishes shutdown from kill, as nomad's task runner

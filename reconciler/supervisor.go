@@ -89,6 +89,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	if p, ok := s.Exec.Deps.Containers.(Prestarter); ok {
 		defer p.KeepReady(ctx)()
 	}
+	if s.Exec.Store != nil {
+		// Other commands' changes (a container started by berth start)
+		// are runs this supervisor did not start: they nudge it.
+		if stop, err := s.Exec.Store.listenNudges(s.Enqueue); err != nil {
+			s.log().Info("not listening for other commands' changes", "project", s.Project.Name, "err", err)
+		} else {
+			defer stop()
+		}
+	}
 	s.Enqueue()
 	for {
 		select {

@@ -48,6 +48,50 @@ func TestSupervisorKeepsReady(t *testing.T) {
 	}
 }
 
+// A container that another command starts (berth start after berth stop)
+// is a run the supervisor did not start: the nudge that command sends
+// makes the supervisor watch it and restart it per its policy.
+func TestSupervisorNudged(t *testing.T) {
+	w := newWorld("busybox:latest")
+	e := w.executor(t, "demo")
+	p := project(svc("web", restart(spec.RestartAlways, 0)))
+	up(t, e, p, PlanOptions{})
+	s, _ := runSupervisor(t, e, p)
+	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
+	ctx := context.Background()
+	list := func() []Container {
+		cs, err := w.rt.List(ctx, "demo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	if err := e.StopContainers(ctx, p, list(), nil); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the stopped run no longer watched", func() bool { return s.Watching() == 0 })
+	eventually(t, "the supervisor done with the stop", func() bool {
+		a := s.Activity()
+		time.Sleep(20 * time.Millisecond)
+		return a%2 == 0 && a == s.Activity()
+	})
+	if err := e.StartContainers(ctx, p, list()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if s.Watching() != 0 {
+		t.Fatal("the supervisor watches a run nobody told it of: the test shows nothing")
+	}
+	e.Store.NudgeSupervisor()
+	eventually(t, "the nudged supervisor to watch the new run", func() bool { return s.Watching() == 1 })
+	before := w.rt.starts("demo-web-1")
+	w.rt.exit("demo-web-1", 1)
+	eventually(t, "the crashed run restarted", func() bool {
+		c, _ := w.rt.get("demo-web-1")
+		return w.rt.starts("demo-web-1") == before+1 && c.Running()
+	})
+}
+
 func TestSupervisorBackoff(t *testing.T) {
 	w := newWorld("busybox:latest")
 	e := w.executor(t, "demo")

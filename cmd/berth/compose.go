@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -105,17 +106,36 @@ func openComposeFor(g *globalOptions, p *spec.Project) (*composeEnv, error) {
 // lock takes the project lock for the whole command. Another berth
 // command on the project makes this one wait; the wait is announced.
 // Holding it, the command first drops the project's up stamps.
-func (c *composeEnv) lock(ctx context.Context, errw io.Writer) (*reconciler.Lock, error) {
+func (c *composeEnv) lock(ctx context.Context, errw io.Writer) (*projectLock, error) {
 	l, ok, err := reconciler.TryAcquireLock(c.store)
 	if err == nil && !ok {
 		holder, _ := os.ReadFile(filepath.Join(c.store.Dir(), "lock"))
 		fmt.Fprintf(errw, "waiting for another berth command on project %s (pid %s)...\n", c.project.Name, strings.TrimSpace(string(holder)))
 		l, err = reconciler.AcquireLock(ctx, c.store)
 	}
-	if err == nil {
-		c.dropUpStamps()
+	if err != nil {
+		return nil, err
 	}
-	return l, err
+	c.dropUpStamps()
+	return &projectLock{Lock: l, store: c.store}, nil
+}
+
+// projectLock is the project lock a command holds. Releasing it nudges the
+// project's supervisor, which then sees what the command changed: a
+// container that berth start or restart started is a run the supervisor
+// did not start, and would neither restart nor healthcheck otherwise.
+type projectLock struct {
+	*reconciler.Lock
+	store *reconciler.Store
+	once  sync.Once
+}
+
+// Release releases the lock (again: a no-op) and nudges the supervisor
+// once.
+func (l *projectLock) Release() error {
+	err := l.Lock.Release()
+	l.once.Do(l.store.NudgeSupervisor)
+	return err
 }
 
 // containers lists the project's containers, sorted by name.

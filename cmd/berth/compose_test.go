@@ -408,6 +408,15 @@ services:
 	if r := cp.rows()["verbs-web-1"]; r.State != "running" {
 		t.Fatalf("after start: %s", r.State)
 	}
+	// The run that start began is supervised (start nudges the
+	// supervisor): a crash of it is restarted (restart: always).
+	ids := cp.ids()
+	pid := cp.initPid(ids["verbs-web-1"])
+	syscall.Kill(pid, syscall.SIGKILL)
+	waitFor(t, "web restarted after a start", 10*time.Second, func() bool {
+		r := cp.rows()["verbs-web-1"]
+		return r.State == "running" && cp.initPid(ids["verbs-web-1"]) != pid
+	})
 	cp.must("pause")
 	if r := cp.rows()["verbs-web-1"]; r.State != "paused" {
 		t.Errorf("after pause: %s", r.State)
