@@ -52,14 +52,44 @@ func (s *Store) listenNudges(fn func()) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
+	// An abstract socket takes datagrams from anyone on the machine: only
+	// root's and this user's nudges count (the kernel attaches the
+	// sender's credentials).
+	raw, err := c.SyscallConn()
+	if err == nil {
+		raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	}
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("nudge socket: %w", err)
+	}
 	go func() {
 		buf := make([]byte, 16)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 		for {
-			if _, _, err := c.ReadFrom(buf); err != nil {
+			_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+			if err != nil {
 				return // closed by stop
 			}
-			fn()
+			if trusted(oob[:oobn]) {
+				fn()
+			}
 		}
 	}()
 	return func() { c.Close() }, nil
+}
+
+// trusted reports whether a datagram's credentials are root's or this
+// process's user's.
+func trusted(oob []byte) bool {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return false
+	}
+	for _, m := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
+			return cred.Uid == 0 || int(cred.Uid) == os.Geteuid()
+		}
+	}
+	return false
 }

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // shimProc is a started shim that waits on its fd 4 for its assignment
@@ -62,11 +63,16 @@ func (p *shimProc) assign(a shimAssignment) error {
 }
 
 // retire ends a shim that was never assigned: it reads end-of-file and
-// exits.
+// exits (one that does not, stopped or stuck, is killed after a while).
 func (p *shimProc) retire() {
 	p.starter.Close()
 	p.result.Close()
-	<-p.exited
+	select {
+	case <-p.exited:
+	case <-time.After(2 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // spares keeps one shim started ahead of need (KeepSpareShim).

@@ -134,3 +134,23 @@ func TestHelperKeepSpare(t *testing.T) {
 	fmt.Println(p.cmd.Process.Pid)
 	select {} // until killed
 }
+
+// A spare that does not exit when retired (stopped here) is killed, so
+// that stop (the supervisor's shutdown) never hangs on it.
+func TestSpareShimStuckIsKilled(t *testing.T) {
+	r := newTestRuntime(t)
+	stop := r.KeepSpareShim(context.Background())
+	spare := waitSpare(t, r, 0)
+	syscall.Kill(spare.cmd.Process.Pid, syscall.SIGSTOP)
+	done := make(chan struct{})
+	go func() { stop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(spare.cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatal("stop hung on a stopped spare")
+	}
+	if !gone(spare.cmd.Process.Pid) {
+		t.Errorf("stopped spare %d still there", spare.cmd.Process.Pid)
+	}
+}
