@@ -25,15 +25,24 @@ func runSupervisor(t *testing.T, e *Executor, p *spec.Project) (*Supervisor, fun
 	return s, func() { cancel(); <-done }
 }
 
+// superviseWeb brings up project demo with one service, web (restart:
+// always), and a supervisor that watches it; stop shuts the supervisor
+// down.
+func superviseWeb(t *testing.T) (w *world, e *Executor, p *spec.Project, s *Supervisor, stop func()) {
+	t.Helper()
+	w = newWorld("busybox:latest")
+	e = w.executor(t, "demo")
+	p = project(svc("web", restart(spec.RestartAlways, 0)))
+	up(t, e, p, PlanOptions{})
+	s, stop = runSupervisor(t, e, p)
+	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
+	return w, e, p, s, stop
+}
+
 // The supervisor keeps the runtime ready for restarts (a spare shim)
 // while it runs, and lets go of it when it ends.
 func TestSupervisorKeepsReady(t *testing.T) {
-	w := newWorld("busybox:latest")
-	e := w.executor(t, "demo")
-	p := project(svc("web", restart(spec.RestartAlways, 0)))
-	up(t, e, p, PlanOptions{})
-	s, stop := runSupervisor(t, e, p)
-	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
+	w, _, _, _, stop := superviseWeb(t)
 	counts := func() (int, int) {
 		w.rt.mu.Lock()
 		defer w.rt.mu.Unlock()
@@ -52,12 +61,7 @@ func TestSupervisorKeepsReady(t *testing.T) {
 // is a run the supervisor did not start: the nudge that command sends
 // makes the supervisor watch it and restart it per its policy.
 func TestSupervisorNudged(t *testing.T) {
-	w := newWorld("busybox:latest")
-	e := w.executor(t, "demo")
-	p := project(svc("web", restart(spec.RestartAlways, 0)))
-	up(t, e, p, PlanOptions{})
-	s, _ := runSupervisor(t, e, p)
-	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
+	w, e, p, s, _ := superviseWeb(t)
 	ctx := context.Background()
 	list := func() []Container {
 		cs, err := w.rt.List(ctx, "demo")
@@ -93,15 +97,9 @@ func TestSupervisorNudged(t *testing.T) {
 }
 
 func TestSupervisorBackoff(t *testing.T) {
-	w := newWorld("busybox:latest")
-	e := w.executor(t, "demo")
-	p := project(svc("web", restart(spec.RestartAlways, 0)))
-	up(t, e, p, PlanOptions{})
-	s, _ := runSupervisor(t, e, p)
-
+	w, _, _, s, _ := superviseWeb(t)
 	starts := func() int { return w.rt.starts("demo-web-1") }
 	running := func() bool { c, _ := w.rt.get("demo-web-1"); return c.Running() }
-	eventually(t, "supervisor to watch web", func() bool { return s.Watching() == 1 })
 
 	// First crash: restarted at once.
 	w.rt.exit("demo-web-1", 1)
