@@ -45,6 +45,23 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 					lp.width = w
 				}
 			}
+			if follow {
+				// As Compose's: follow each container across its restarts,
+				// until every one has stopped for good.
+				var wg sync.WaitGroup
+				for _, ct := range cs {
+					if index > 0 && ct.Number() != index {
+						continue
+					}
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						followContainer(ctx, env, lp, ct, reconciler.LogOptions{Tail: n, Since: t}, env.stoppedForGood)
+					}()
+				}
+				wg.Wait()
+				return nil
+			}
 			logger := env.deps.Containers.(reconciler.Logger)
 			var wg sync.WaitGroup
 			errs := make([]error, len(cs))
@@ -55,7 +72,7 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					errs[i] = logger.Logs(ctx, ct.ID, reconciler.LogOptions{Follow: follow, Tail: n, Since: t}, func(l reconciler.LogLine) error {
+					errs[i] = logger.Logs(ctx, ct.ID, reconciler.LogOptions{Tail: n, Since: t}, func(l reconciler.LogLine) error {
 						lp.line(ct, l)
 						return nil
 					})
@@ -79,4 +96,17 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&since, "since", "", "show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)")
 	f.IntVar(&index, "index", 0, "index of the container if service has multiple replicas")
 	return c
+}
+
+// stoppedForGood reports whether a stopped container c will stay stopped:
+// no supervisor runs for the project, the user stopped it, or its restart
+// policy does not restart it.
+func (c *composeEnv) stoppedForGood(ct reconciler.Container) bool {
+	if c.store.SupervisorPid() == 0 {
+		return true
+	}
+	if stopped, err := c.store.StoppedByUser(); err != nil || stopped[ct.Name] {
+		return true
+	}
+	return !willRestart(c.project, ct)
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
@@ -433,6 +435,43 @@ services:
 		t.Errorf("after rm: %v", ids)
 	}
 	cp.must("down")
+}
+
+// logs -f follows a container across the restarts its supervisor makes,
+// as Compose's does, and ends once it has stopped for good (here: the
+// user stopped it).
+func TestComposeLogsFollowRestarts(t *testing.T) {
+	cp := newComposeProject(t, "logsf", `
+services:
+  c:
+    image: busybox:latest
+    command: ["sh", "-c", "echo run; sleep 0.3; exit 1"]
+    restart: always
+    stop_grace_period: 1s
+`)
+	cp.must("up", "-d")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	logs := exec.CommandContext(ctx, builtBerth(t), "--root", cp.root, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", cp.name, "logs", "-f", "--no-color", "c")
+	var out bytes.Buffer
+	logs.Stdout = &out
+	if err := logs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // several runs
+	if _, errOut, code := cp.berth("stop", "c"); code != 0 {
+		t.Errorf("stop: exit %d: %s", code, errOut)
+	}
+	err := logs.Wait()
+	if ctx.Err() != nil {
+		t.Fatalf("logs -f still following 20 s after the container was stopped for good; printed:\n%s", out.String())
+	}
+	if err != nil {
+		t.Errorf("logs -f: %v", err)
+	}
+	if n := strings.Count(out.String(), "c-1  | run\n"); n < 2 {
+		t.Errorf("logs -f printed %d runs' lines, want 2 or more (one per restart):\n%s", n, out.String())
+	}
 }
 
 // Ctrl-C of a foreground up stops the project's containers (they are not

@@ -403,15 +403,26 @@ func (lp *logPrinter) note(c reconciler.Container, msg string) {
 	fmt.Fprintln(lp.w, lp.prefix(c)+msg)
 }
 
-// followContainer streams one container's output across its restarts until ctx
-// ends or the container is removed.
-func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c reconciler.Container) {
+// followContainer streams one container's output across its restarts until
+// ctx ends, the container is removed, or over (when set) says that its
+// stopped run was its last. first selects the first run's lines (--tail,
+// --since); later runs continue where the output left off.
+func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c reconciler.Container, first reconciler.LogOptions, over func(reconciler.Container) bool) {
 	logger, ok := env.deps.Containers.(reconciler.Logger)
 	if !ok {
 		return
 	}
-	var since, lastStart time.Time
-	first := true
+	since, tail := first.Since, first.Tail
+	var lastStart time.Time
+	read := func(cur reconciler.Container, follow bool) {
+		logger.Logs(ctx, c.ID, reconciler.LogOptions{Follow: follow, Tail: tail, Since: since}, func(l reconciler.LogLine) error {
+			lp.line(cur, l)
+			since = l.Time.Add(time.Nanosecond)
+			return nil
+		})
+		tail = -1
+	}
+	started := false
 	for ctx.Err() == nil {
 		cs, err := env.deps.Containers.List(ctx, env.project.Name)
 		if err != nil {
@@ -426,14 +437,15 @@ func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c rec
 		if cur == nil {
 			return
 		}
-		if first || (cur.Running() && !cur.StartedAt.Equal(lastStart)) {
-			first = false
+		if !started || (cur.Running() && !cur.StartedAt.Equal(lastStart)) {
+			started = true
 			lastStart = cur.StartedAt
-			logger.Logs(ctx, c.ID, reconciler.LogOptions{Follow: true, Tail: -1, Since: since}, func(l reconciler.LogLine) error {
-				lp.line(*cur, l)
-				since = l.Time.Add(time.Nanosecond)
-				return nil
-			})
+			read(*cur, true)
+			continue
+		}
+		if over != nil && !cur.Running() && over(*cur) {
+			read(*cur, false) // runs that came and went since the last look
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -506,7 +518,10 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 			if !followed[c.ID] {
 				followed[c.ID] = true
 				wg.Add(1)
-				go func() { defer wg.Done(); followContainer(logCtx, env, lp, c) }()
+				go func() {
+					defer wg.Done()
+					followContainer(logCtx, env, lp, c, reconciler.LogOptions{Tail: -1}, nil)
+				}()
 			}
 		}
 		return mine
@@ -602,27 +617,28 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 // running and none that its policy will restart), which ends a foreground
 // up as Compose's does.
 func allDone(p *spec.Project, cs []reconciler.Container) bool {
-	if len(cs) == 0 {
-		return true
-	}
 	for _, c := range cs {
-		if c.Running() || c.Status == "created" {
+		if c.Running() || c.Status == "created" || willRestart(p, c) {
 			return false
-		}
-		s, ok := p.Service(c.Service())
-		if !ok {
-			continue
-		}
-		switch s.Restart.Name {
-		case spec.RestartAlways, spec.RestartUnlessStopped:
-			return false
-		case spec.RestartOnFailure:
-			if c.ExitCode != 0 {
-				return false
-			}
 		}
 	}
 	return true
+}
+
+// willRestart reports whether the restart policy of c's service restarts
+// it after the exit it shows (backoff and retry limits aside).
+func willRestart(p *spec.Project, c reconciler.Container) bool {
+	s, ok := p.Service(c.Service())
+	if !ok {
+		return false
+	}
+	switch s.Restart.Name {
+	case spec.RestartAlways, spec.RestartUnlessStopped:
+		return true
+	case spec.RestartOnFailure:
+		return c.ExitCode != 0
+	}
+	return false
 }
 
 func attachNames(ctx context.Context, env *composeEnv) []string {
