@@ -302,6 +302,38 @@ services:
 	}
 }
 
+// A foreground up ends by itself once the supervisor gives up restarting
+// an on-failure:N service (as Compose's), and prints every run's output,
+// however short the runs.
+func TestComposeForegroundGivesUp(t *testing.T) {
+	cp := newComposeProject(t, "fgup", `
+services:
+  flaky:
+    image: busybox:latest
+    command: ["sh", "-c", "echo flaky run; exit 3"]
+    restart: on-failure:2
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	up := exec.CommandContext(ctx, builtBerth(t), "--root", cp.root, "-f", filepath.Join(cp.dir, "compose.yaml"), "-p", cp.name, "up", "--no-color")
+	var stdout, stderr bytes.Buffer
+	up.Stdout, up.Stderr = &stdout, &stderr
+	err := up.Run()
+	out := stdout.String()
+	if ctx.Err() != nil {
+		t.Fatalf("up still running 30 s after the supervisor gave up:\n%s%s", out, stderr.String())
+	}
+	if err != nil {
+		t.Fatalf("up: %v\n%s%s", err, out, stderr.String())
+	}
+	if n := strings.Count(out, "flaky-1  | flaky run\n"); n != 3 {
+		t.Errorf("%d runs' output printed, want 3 (the run and 2 restarts):\n%s", n, out)
+	}
+	if n := strings.Count(out, "flaky-1  | exited with code 3"); n != 3 {
+		t.Errorf("%d exits noted, want 3:\n%s", n, out)
+	}
+}
+
 // A dependency that exits at once fails its service_healthy dependants
 // with a clear message; a failing healthcheck too.
 func TestComposeHealthGating(t *testing.T) {

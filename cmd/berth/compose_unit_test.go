@@ -92,14 +92,19 @@ func TestAllDone(t *testing.T) {
 	c := func(svc string, st runtime.Status, code int) reconciler.Container {
 		return reconciler.Container{Labels: map[string]string{reconciler.LabelService: svc}, Status: st, ExitCode: code}
 	}
-	if allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusRunning, 0)}) {
+	none := func(reconciler.Container) bool { return false }
+	if allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusRunning, 0)}, none) {
 		t.Error("done while b runs")
 	}
-	if allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusExited, 1)}) {
+	if allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusExited, 1)}, none) {
 		t.Error("done while b (on-failure, exit 1) will restart")
 	}
-	if !allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusExited, 0)}) {
+	if !allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusExited, 0)}, none) {
 		t.Error("not done")
+	}
+	b := func(ct reconciler.Container) bool { return ct.Service() == "b" }
+	if !allDone(p, []reconciler.Container{c("a", runtime.StatusExited, 1), c("b", runtime.StatusExited, 1)}, b) {
+		t.Error("not done although the supervisor gave up restarting b")
 	}
 }
 

@@ -406,26 +406,35 @@ func (lp *logPrinter) note(c reconciler.Container, msg string) {
 // followContainer streams one container's output across its restarts until
 // ctx ends, the container is removed, or over (when set) says that its
 // stopped run was its last. first selects the first run's lines (--tail,
-// --since); later runs continue where the output left off.
+// --since); later runs continue where the output left off. A run too
+// short to be seen running (a crash loop) is read once it is over, and
+// what the last runs wrote is read before the follower ends.
 func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c reconciler.Container, first reconciler.LogOptions, over func(reconciler.Container) bool) {
 	logger, ok := env.deps.Containers.(reconciler.Logger)
 	if !ok {
 		return
 	}
 	since, tail := first.Since, first.Tail
-	var lastStart time.Time
-	read := func(cur reconciler.Container, follow bool) {
+	read := func(ctx context.Context, follow bool) {
 		logger.Logs(ctx, c.ID, reconciler.LogOptions{Follow: follow, Tail: tail, Since: since}, func(l reconciler.LogLine) error {
-			lp.line(cur, l)
+			lp.line(c, l)
 			since = l.Time.Add(time.Nanosecond)
 			return nil
 		})
 		tail = -1
 	}
 	started := false
-	for ctx.Err() == nil {
+	var lastStart time.Time
+	for {
+		if ctx.Err() != nil {
+			read(context.WithoutCancel(ctx), false)
+			return
+		}
 		cs, err := env.deps.Containers.List(ctx, env.project.Name)
 		if err != nil {
+			if ctx.Err() != nil {
+				continue
+			}
 			return
 		}
 		var cur *reconciler.Container
@@ -437,14 +446,14 @@ func followContainer(ctx context.Context, env *composeEnv, lp *logPrinter, c rec
 		if cur == nil {
 			return
 		}
-		if !started || (cur.Running() && !cur.StartedAt.Equal(lastStart)) {
+		if !started || !cur.StartedAt.Equal(lastStart) {
 			started = true
 			lastStart = cur.StartedAt
-			read(*cur, true)
+			read(ctx, cur.Running())
 			continue
 		}
 		if over != nil && !cur.Running() && over(*cur) {
-			read(*cur, false) // runs that came and went since the last look
+			read(ctx, false)
 			return
 		}
 		select {
@@ -558,6 +567,13 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 		return nil
 	}
 
+	// The exits the supervisor gave up restarting (by container ID):
+	// those containers are done although their policy restarts them.
+	gaveUp := map[string]time.Time{}
+	givenUp := func(c reconciler.Container) bool {
+		t, ok := gaveUp[c.ID]
+		return ok && t.Equal(c.FinishedAt)
+	}
 	exitCode := 0
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -582,6 +598,9 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 				msg += fmt.Sprintf(" (restarting in %s)", ev.Delay)
 			}
 			lp.note(ev.Container, msg)
+			if ev.Decision == reconciler.GiveUp {
+				gaveUp[ev.Container.ID] = ev.Container.FinishedAt
+			}
 			if o.abortOnExit && !stopping && (o.exitCodeFrom == "" || o.exitCodeFrom == ev.Service) {
 				stopping = true
 				exitCode = ev.Code
@@ -595,7 +614,7 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 			}
 			before := sup.Activity()
 			cs := attachNew()
-			if before%2 == 0 && sup.Activity() == before && allDone(sup.Project, cs) {
+			if before%2 == 0 && sup.Activity() == before && allDone(sup.Project, cs, givenUp) {
 				cancelSup()
 				<-supDone
 				if o.exitCodeFrom != "" {
@@ -614,11 +633,12 @@ func runForeground(cmd *cobra.Command, g *globalOptions, env *composeEnv, o *upO
 }
 
 // allDone reports whether every container has exited for good (none
-// running and none that its policy will restart), which ends a foreground
+// running, and none that its policy will restart but for those whose
+// restarts the supervisor gave up, on-failure:N), which ends a foreground
 // up as Compose's does.
-func allDone(p *spec.Project, cs []reconciler.Container) bool {
+func allDone(p *spec.Project, cs []reconciler.Container, gaveUp func(reconciler.Container) bool) bool {
 	for _, c := range cs {
-		if c.Running() || c.Status == "created" || willRestart(p, c) {
+		if c.Running() || c.Status == "created" || (willRestart(p, c) && !gaveUp(c)) {
 			return false
 		}
 	}
