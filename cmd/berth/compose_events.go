@@ -63,8 +63,13 @@ func diffEvents(before, after map[string]reconciler.Container, hb, ha map[string
 			}
 			ev(b, "destroy", nil)
 		default:
-			if b.Running() && !a.Running() || b.Running() && !a.StartedAt.Equal(b.StartedAt) {
+			switch {
+			case b.Running() && !a.Running():
 				ev(a, "die", map[string]string{"exitCode": fmt.Sprint(a.ExitCode)})
+			case b.Running() && !a.StartedAt.Equal(b.StartedAt):
+				// Restarted between two looks: the state shows the new
+				// run, and how the old one ended is not known here.
+				ev(a, "die", nil)
 			}
 			if a.Running() && (!b.Running() || !a.StartedAt.Equal(b.StartedAt)) {
 				ev(a, "start", nil)

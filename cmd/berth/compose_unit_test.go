@@ -51,6 +51,19 @@ func TestDiffEvents(t *testing.T) {
 	died.Status, died.ExitCode = runtime.StatusExited, 1
 	restarted := run
 	restarted.StartedAt = time.Unix(50, 0)
+	// A restart between two looks is a die and a start, with no exit
+	// code: the state shows the new run's.
+	restarted.ExitCode = 0
+	for _, e := range diffEvents(map[string]reconciler.Container{"a": run}, map[string]reconciler.Container{"a": restarted}, nil, nil, now) {
+		if _, ok := e.Attributes["exitCode"]; ok && e.Action == "die" {
+			t.Errorf("die of a run restarted between two looks claims exit code %s", e.Attributes["exitCode"])
+		}
+	}
+	for _, e := range diffEvents(map[string]reconciler.Container{"a": run}, map[string]reconciler.Container{"a": died}, nil, nil, now) {
+		if e.Action == "die" && e.Attributes["exitCode"] != "1" {
+			t.Errorf("die of an exited run: exit code %q, want 1", e.Attributes["exitCode"])
+		}
+	}
 	actions := func(b, a map[string]reconciler.Container, hb, ha map[string]string) []string {
 		var out []string
 		for _, e := range diffEvents(b, a, hb, ha, now) {
