@@ -631,7 +631,7 @@ func (e *Executor) waitCondition(ctx context.Context, p *spec.Project, edge Edge
 			err := e.waitHealthy(ctx, dep, c)
 			done("Healthy", err)
 			if err != nil {
-				return fmt.Errorf("dependency failed to start: %w", err)
+				return fmt.Errorf("%w to start: %w", ErrDependency, err)
 			}
 		case spec.ConditionCompleted:
 			done := tr.emit("Container", c.Name, "Waiting")
@@ -650,7 +650,7 @@ func (e *Executor) waitCondition(ctx context.Context, p *spec.Project, edge Edge
 
 func (e *Executor) waitHealthy(ctx context.Context, s *spec.Service, c Container) error {
 	if e.Monitor == nil {
-		return fmt.Errorf("container %s: no health monitor: %w", c.Name, ErrDependency)
+		return fmt.Errorf("container %s: no health monitor", c.Name)
 	}
 	if _, watched := e.Monitor.Status(c.ID); !watched && c.Running() {
 		// An unchanged dependency that nobody probes yet (adopted).
@@ -669,7 +669,7 @@ func (e *Executor) waitHealthy(ctx context.Context, s *spec.Service, c Container
 	go func() {
 		res, err := e.Deps.Containers.Wait(wctx, c.ID)
 		if err == nil {
-			cancel(fmt.Errorf("container %s exited (%d) before it was healthy: %w", c.Name, res.Code, ErrDependency))
+			cancel(fmt.Errorf("container %s exited (%d) before it was healthy", c.Name, res.Code))
 		}
 	}()
 	err := e.Monitor.WaitHealthy(wctx, c.ID, c.Name)

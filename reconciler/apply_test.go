@@ -159,6 +159,9 @@ func TestApplyHealthGateFails(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "service web: dependency failed to start: container demo-db-1 is unhealthy") {
 		t.Fatalf("err = %v", err)
 	}
+	if !errors.Is(err, ErrDependency) || strings.Count(err.Error(), "dependency failed") != 1 {
+		t.Errorf("err = %v: want ErrDependency, said once", err)
+	}
 	if _, ok := w.rt.get("demo-web-1"); ok {
 		t.Fatal("web created although db is unhealthy")
 	}

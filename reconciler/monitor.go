@@ -2,6 +2,7 @@ package reconciler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -62,7 +63,7 @@ func (m *Monitor) Watch(ctx context.Context, c Container, cfg HealthConfig) {
 		}
 		w.cancel()
 		if w.ended == nil {
-			w.ended = fmt.Errorf("restarted: %w", ErrDependency)
+			w.ended = errors.New("restarted")
 		}
 		w.notify()
 	}
@@ -92,7 +93,7 @@ func (m *Monitor) Unwatch(id string) {
 		w.cancel()
 		delete(m.watches, id)
 		if w.ended == nil {
-			w.ended = fmt.Errorf("no longer watched: %w", ErrDependency)
+			w.ended = errors.New("no longer watched")
 		}
 		w.notify()
 	}
@@ -133,7 +134,7 @@ func (m *Monitor) WaitHealthy(ctx context.Context, id, name string) error {
 		w, ok := m.watches[id]
 		if !ok {
 			m.mu.Unlock()
-			return fmt.Errorf("container %s has no healthcheck configured: %w", name, ErrDependency)
+			return fmt.Errorf("container %s has no healthcheck configured", name)
 		}
 		st := w.state.Status()
 		ended := w.ended
@@ -143,7 +144,7 @@ func (m *Monitor) WaitHealthy(ctx context.Context, id, name string) error {
 		case st.Status == HealthHealthy:
 			return nil
 		case st.Status == HealthUnhealthy:
-			return fmt.Errorf("container %s is unhealthy: %w", name, ErrDependency)
+			return fmt.Errorf("container %s is unhealthy", name)
 		case ended != nil:
 			return fmt.Errorf("container %s: %w", name, ended)
 		}
@@ -176,7 +177,7 @@ func (m *Monitor) probeLoop(ctx context.Context, id string, w *watch) {
 			// The container is gone or stopped: probing ends with it.
 			m.mu.Lock()
 			if w.ended == nil {
-				w.ended = fmt.Errorf("stopped while waiting to be healthy: %w", ErrDependency)
+				w.ended = errors.New("stopped while waiting to be healthy")
 				w.notify()
 			}
 			m.mu.Unlock()

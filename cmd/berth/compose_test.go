@@ -386,6 +386,11 @@ services:
 	if r := cp.rows()["gate-sick-1"]; r.Health != "unhealthy" {
 		t.Errorf("sick health %q", r.Health)
 	}
+	// up --wait says what it waited for, as Compose's: no dependency here.
+	_, errOut, code = cp.berth("up", "-d", "--wait", "sick")
+	if code == 0 || !strings.Contains(errOut, "container gate-sick-1 is unhealthy") || strings.Contains(errOut, "dependency") {
+		t.Errorf("up --wait on an unhealthy service: exit %d\n%s", code, errOut)
+	}
 }
 
 // The other verbs on a running project.
