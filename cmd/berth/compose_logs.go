@@ -45,23 +45,6 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 					lp.width = w
 				}
 			}
-			if follow {
-				// As Compose's: follow each container across its restarts,
-				// until every one has stopped for good.
-				var wg sync.WaitGroup
-				for _, ct := range cs {
-					if index > 0 && ct.Number() != index {
-						continue
-					}
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						followContainer(ctx, env, lp, ct, reconciler.LogOptions{Tail: n, Since: t}, env.stoppedForGood)
-					}()
-				}
-				wg.Wait()
-				return nil
-			}
 			logger := env.deps.Containers.(reconciler.Logger)
 			var wg sync.WaitGroup
 			errs := make([]error, len(cs))
@@ -72,6 +55,12 @@ func newLogsCmd(g *globalOptions) *cobra.Command {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					if follow {
+						// As Compose's: across its restarts, until it has
+						// stopped for good.
+						followContainer(ctx, env, lp, ct, reconciler.LogOptions{Tail: n, Since: t}, env.stoppedForGood)
+						return
+					}
 					errs[i] = logger.Logs(ctx, ct.ID, reconciler.LogOptions{Tail: n, Since: t}, func(l reconciler.LogLine) error {
 						lp.line(ct, l)
 						return nil
