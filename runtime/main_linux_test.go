@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if IsReexec() {
 		Reexec()
 	}
+	if root := os.Getenv("BERTH_TEST_KEEP_SPARE"); root != "" {
+		keepSpareHelper(root) // never returns
+	}
 	code := m.Run()
 	if busyboxLower != "" {
 		os.RemoveAll(busyboxLower)

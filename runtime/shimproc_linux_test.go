@@ -90,8 +90,8 @@ func TestSpareShim(t *testing.T) {
 // when that one is killed (SIGKILL): nothing is left behind.
 func TestSpareShimEndsWithItsKeeper(t *testing.T) {
 	busybox(t)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperKeepSpare$")
-	cmd.Env = append(os.Environ(), "BERTH_TEST_ROOT="+t.TempDir())
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "BERTH_TEST_KEEP_SPARE="+t.TempDir())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -120,37 +120,27 @@ func TestSpareShimEndsWithItsKeeper(t *testing.T) {
 	}
 }
 
-func TestHelperKeepSpare(t *testing.T) {
-	root := os.Getenv("BERTH_TEST_ROOT")
-	if root == "" {
-		t.Skip("helper for TestSpareShimEndsWithItsKeeper")
-	}
+// keepSpareHelper is this test binary run by TestSpareShimEndsWithItsKeeper
+// (TestMain): it keeps a spare shim, prints its pid, and waits to be
+// killed.
+func keepSpareHelper(root string) {
 	r, err := New(Options{Root: filepath.Join(root, "containers"), RunDir: filepath.Join(root, "run")})
 	if err != nil {
-		t.Fatal(err)
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	r.KeepSpareShim(context.Background())
-	p := waitSpare(t, r, 0)
-	fmt.Println(p.cmd.Process.Pid)
-	select {} // until killed
-}
-
-// A spare that does not exit when retired (stopped here) is killed, so
-// that stop (the supervisor's shutdown) never hangs on it.
-func TestSpareShimStuckIsKilled(t *testing.T) {
-	r := newTestRuntime(t)
-	stop := r.KeepSpareShim(context.Background())
-	spare := waitSpare(t, r, 0)
-	syscall.Kill(spare.cmd.Process.Pid, syscall.SIGSTOP)
-	done := make(chan struct{})
-	go func() { stop(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(spare.cmd.Process.Pid, syscall.SIGKILL)
-		t.Fatal("stop hung on a stopped spare")
+	for {
+		r.spares.mu.Lock()
+		p := r.spares.next
+		r.spares.mu.Unlock()
+		if p != nil {
+			fmt.Println(p.cmd.Process.Pid)
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	if !gone(spare.cmd.Process.Pid) {
-		t.Errorf("stopped spare %d still there", spare.cmd.Process.Pid)
+	for {
+		time.Sleep(time.Hour) // until killed
 	}
 }
